@@ -1,0 +1,140 @@
+"""Request body decoding (JSON, form-urlencoded, XML) and response encoding (JSON, XML)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from .faults import ApiFault
+
+JSON_TYPES = ("application/json", "text/json")
+FORM_TYPES = ("application/x-www-form-urlencoded",)
+XML_TYPES = ("application/xml", "text/xml")
+_INDEX = re.compile(r"\[([^\]]*)\]")
+
+
+def decode_body(raw: bytes, content_type: str) -> Any:
+    """Decode a request body by its media type; ApiFault(400/415) when it cannot be read."""
+    media = content_type.split(";")[0].strip().lower()
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiFault(400, "MalformedBody", "The request body is not valid UTF-8.") from None
+    if media in JSON_TYPES or media == "" or media.endswith("+json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ApiFault(
+                400,
+                "MalformedJson",
+                f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+            ) from None
+    if media in FORM_TYPES:
+        return decode_form(text)
+    if media in XML_TYPES:
+        return decode_xml(text)
+    if media == "text/plain" and text.strip().lstrip("-").isdigit():
+        return int(text.strip())
+    raise ApiFault(
+        415,
+        "UnsupportedMediaType",
+        f"Content-Type {media!r} is not supported; send application/json, "
+        "application/x-www-form-urlencoded or application/xml.",
+    )
+
+
+def decode_form(text: str) -> Any:
+    """`a=1&Items[0].Cost=5&Items[0][Quantity]=2` into nested dicts and lists."""
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if len(pairs) == 1 and pairs[0][0] in ("", "id", "Id") and pairs[0][1].strip().lstrip("-").isdigit():
+        return int(pairs[0][1])  # a bare integer body posted as a form: "=5"
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = [p for p in re.split(r"[.\[\]]+", key) if p != ""]
+        if not parts:
+            continue
+        node: Any = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ApiFault(400, "MalformedBody", f"Form field {key!r} conflicts with another field.")
+    return root
+
+
+def decode_xml(text: str) -> Any:
+    """A .NET DataContract-style XML body into dicts; repeated children become lists."""
+    try:
+        element = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise ApiFault(400, "MalformedXml", f"The request body is not valid XML: {exc}.") from None
+
+    def strip(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    def convert(el: ElementTree.Element) -> Any:
+        children = list(el)
+        if not children:
+            if el.attrib.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true":
+                return None
+            return (el.text or "").strip()
+        tags = [strip(c.tag) for c in children]
+        if len(children) > 1 and len(set(tags)) == 1:
+            return [convert(c) for c in children]
+        out: dict[str, Any] = {}
+        for tag, child in zip(tags, children, strict=True):
+            out[tag] = convert(child)
+        return out
+
+    result = convert(element)
+    if isinstance(result, str) and result.lstrip("-").isdigit():
+        return int(result)
+    return result
+
+
+def wants_xml(accept: str) -> bool:
+    """Whether the Accept header prefers XML over JSON."""
+    best: tuple[float, int, str] | None = None
+    for index, part in enumerate(accept.split(",")):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if media in (*JSON_TYPES, *XML_TYPES) and (best is None or (q, -index) > (best[0], best[1])):
+            best = (q, -index, media)
+    return bool(best and best[2] in XML_TYPES)
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def encode_xml(value: Any, root: str = "Response") -> bytes:
+    """A plain XML rendering of a JSON-ready value."""
+
+    def node(tag: str, v: Any) -> str:
+        if v is None:
+            return f"<{tag} />"
+        if isinstance(v, dict):
+            return f"<{tag}>" + "".join(node(k, x) for k, x in v.items()) + f"</{tag}>"
+        if isinstance(v, list):
+            return f"<{tag}>" + "".join(node("Item", x) for x in v) + f"</{tag}>"
+        if isinstance(v, bool):
+            return f"<{tag}>{str(v).lower()}</{tag}>"
+        return f"<{tag}>{escape(str(v))}</{tag}>"
+
+    return ('<?xml version="1.0" encoding="utf-8"?>' + node(root, value)).encode("utf-8")

@@ -1,0 +1,175 @@
+"""Settings: one frozen object built from CLI flags, environment variables and defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
+DEFAULT_SCENARIOS = PROJECT_ROOT / "scenarios"
+DEFAULT_KEY = "sandbox-key"
+DEFAULT_SECRET = "sandbox-secret"
+DEFAULT_SEED = 20240101
+ENV_PREFIX = "ENVOICE_MOCK_"
+
+# The retry schedules a user can name instead of listing delays (seconds).
+RETRY_PRESETS: dict[str, tuple[float, ...]] = {
+    "default": (1, 2, 4, 8, 16),
+    "realistic": (60, 300, 1800, 3600, 7200, 21600, 43200),
+    "none": (),
+}
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has a value we cannot use."""
+
+
+def parse_retry_schedule(text: str) -> tuple[float, ...]:
+    """Parse `1,2,4` or a preset name into a tuple of delays in seconds."""
+    text = text.strip()
+    if text in RETRY_PRESETS:
+        return RETRY_PRESETS[text]
+    try:
+        delays = tuple(parse_duration(part) for part in text.split(",") if part.strip())
+    except SettingsError as exc:
+        raise SettingsError(f"retry schedule {text!r}: {exc}") from None
+    return delays
+
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Parse `90`, `1.5s`, `250ms`, `10m`, `2h` or `3d` into seconds."""
+    if isinstance(text, bool):
+        raise SettingsError(f"not a duration: {text!r}")
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        raw = text.strip().lower()
+        unit = next((u for u in ("ms", "s", "m", "h", "d") if raw.endswith(u)), "")
+        number = raw[: len(raw) - len(unit)] if unit else raw
+        try:
+            value = float(number) * _UNITS.get(unit, 1)
+        except ValueError:
+            raise SettingsError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 3d)") from None
+    if value < 0:
+        raise SettingsError(f"a duration cannot be negative: {text!r}")
+    return value
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant; a missing offset means UTC."""
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(f"not an ISO-8601 instant: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_account(text: str) -> tuple[str, str]:
+    """Parse `KEY:SECRET`."""
+    key, sep, secret = text.partition(":")
+    if not sep or not key or not secret:
+        raise SettingsError(f"an account is KEY:SECRET, got {text!r}")
+    return key, secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know, fixed at start."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    seed: int = DEFAULT_SEED
+    accounts: tuple[tuple[str, str], ...] = ()
+    any_key: bool = False
+    enum_style: str = "string"
+    fixtures: Path = DEFAULT_FIXTURES
+    scenarios: Path = DEFAULT_SCENARIOS
+    public_url: str = ""
+    webhooks: tuple[str, ...] = ()
+    retry_schedule: tuple[float, ...] = RETRY_PRESETS["default"]
+    probe_interval: float = 10.0
+    delivery_timeout: float = 5.0
+    delivery_concurrency: int = 8
+    state_file: Path | None = None
+    clock_start: datetime | None = None
+    clock_speed: float = 1.0
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "info"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.enum_style not in ("string", "int"):
+            raise SettingsError(f"enum style must be 'string' or 'int', got {self.enum_style!r}")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port out of range: {self.port}")
+        if self.probe_interval <= 0:
+            raise SettingsError("probe interval must be positive")
+        if self.delivery_timeout <= 0:
+            raise SettingsError("delivery timeout must be positive")
+        if self.clock_speed < 0:
+            raise SettingsError("clock speed cannot be negative")
+
+    @property
+    def base_url(self) -> str:
+        """The URL that share links and webhook Links point at."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def all_accounts(self) -> tuple[tuple[str, str], ...]:
+        """The default sandbox account first, then the extra ones."""
+        extra = tuple(a for a in self.accounts if a[0] != DEFAULT_KEY)
+        return ((DEFAULT_KEY, DEFAULT_SECRET), *extra)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+# How each field is read from an environment variable ENVOICE_MOCK_<NAME>.
+_ENV_PARSERS: dict[str, Any] = {
+    "host": str,
+    "port": int,
+    "seed": int,
+    "accounts": lambda v: tuple(parse_account(a) for a in v.split(",") if a.strip()),
+    "any_key": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
+    "enum_style": str,
+    "fixtures": Path,
+    "scenarios": Path,
+    "public_url": str,
+    "webhooks": lambda v: tuple(u.strip() for u in v.split(",") if u.strip()),
+    "retry_schedule": parse_retry_schedule,
+    "probe_interval": parse_duration,
+    "delivery_timeout": parse_duration,
+    "delivery_concurrency": int,
+    "state_file": Path,
+    "clock_start": parse_instant,
+    "clock_speed": float,
+    "max_body_bytes": int,
+    "log_level": str,
+}
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from ENVOICE_MOCK_* variables, then apply explicit overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = environ.get(ENV_PREFIX + f.name.upper())
+        if raw is None or f.name not in _ENV_PARSERS:
+            continue
+        try:
+            values[f.name] = _ENV_PARSERS[f.name](raw)
+        except (ValueError, SettingsError) as exc:
+            raise SettingsError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,240 @@
+"""The `/_mock/*` control plane: health, reset, clock, activities, webhooks, deliveries.
+
+Everything but health is authenticated with the account's own x-auth-key/x-auth-secret and
+sees only that account; answers are JSON, errors use the API's fault envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from .codecs import decode_body
+from .config import SettingsError, parse_duration
+from .faults import ApiFault
+from .pages import render_html, render_pdf
+from .routing import authenticate, fault_response, read_body, respond, runtime_of
+from .store import StoreError
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """A small JSON object body (empty means {})."""
+    raw = await read_body(request, runtime_of(request).settings.max_body_bytes)
+    data = decode_body(raw, request.headers.get("content-type", "application/json"))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ApiFault(400, "InvalidBody", "The body must be a JSON object.", field="body")
+    return data
+
+
+def guarded(handler: Any) -> Any:
+    """Turn ApiFault/StoreError raised by a control handler into fault responses."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except ApiFault as fault:
+            return fault_response(request, fault)
+        except StoreError as exc:
+            return fault_response(request, ApiFault(exc.status, exc.code, exc.message, field=exc.field))
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+async def health(request: Request) -> Response:
+    """Ready: answers 200 without auth."""
+    runtime = runtime_of(request)
+    return respond(
+        request,
+        {
+            "Status": "ok",
+            "Operations": len(runtime.spec.operations),
+            "Accounts": len(runtime.store.accounts),
+            "Seed": runtime.settings.seed,
+            "Now": runtime.clock.describe()["Now"],
+        },
+    )
+
+
+async def reset(request: Request) -> Response:
+    """Re-seed the calling account (its webhooks stay registered)."""
+    runtime = runtime_of(request)
+    account = authenticate(request)
+    fresh = runtime.store.reset(account)
+    runtime.webhooks.forget_activities(fresh)
+    return respond(request, {"Reset": True, "Account": fresh.key})
+
+
+async def activities(request: Request) -> Response:
+    """The account's activities in the order they happened."""
+    account = authenticate(request)
+    runtime = runtime_of(request)
+    rows = account.activities
+    since = request.query_params.get("since")
+    if since:
+        if not since.isdigit():
+            raise ApiFault(400, "InvalidValue", "since must be an activity id", field="since")
+        rows = [a for a in rows if a["Id"] > int(since)]
+    return respond(request, [runtime.webhooks.activity_payload(a) | {"TypeName": a["Type"]} for a in rows])
+
+
+async def clock_get(request: Request) -> Response:
+    """The clock's state."""
+    authenticate(request)
+    return respond(request, runtime_of(request).clock.describe())
+
+
+async def clock_advance(request: Request) -> Response:
+    """Move virtual time forward by `seconds` (or a duration such as "3d") and fire what falls due."""
+    authenticate(request)
+    body = await json_body(request)
+    raw = body.get("seconds", body.get("duration"))
+    if raw is None:
+        raise ApiFault(
+            400, "Required", 'is required (a number of seconds, or a duration like "3d")', field="seconds"
+        )
+    try:
+        seconds = parse_duration(raw)
+    except SettingsError as exc:
+        raise ApiFault(400, "InvalidValue", str(exc), field="seconds") from None
+    runtime = runtime_of(request)
+    runtime.advance(seconds)
+    await runtime.webhooks.settle_due()
+    return respond(request, runtime.clock.describe())
+
+
+async def client_event(request: Request) -> Response:
+    """A client-side event the API cannot express: view, pay, mark-paid, open, reject."""
+    runtime = runtime_of(request)
+    account = authenticate(request)
+    kind = request.path_params["kind"]
+    event = request.path_params["event"]
+    obj_id = request.path_params["id"]
+    if kind not in ("invoice", "estimation", "order"):
+        raise ApiFault(404, "NotFound", f"No client events for {kind!r}.")
+    body = await json_body(request)
+    store = runtime.store
+    if event == "pay":
+        row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body))
+    elif event == "mark-paid":
+        row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body), by_client=True)
+    elif event in ("view", "open", "reject", "remind", "sign", "open-attachment", "pdf"):
+        events = {
+            "view": "viewed",
+            "open": "Opened" if kind == "invoice" else "EstimationOpened",
+            "reject": "Rejected",
+            "remind": "SentReminderViaEmail",
+            "sign": "InvoiceDigitallySigned",
+            "open-attachment": "OpenedAttachment",
+            "pdf": "pdf",
+        }
+        row = store.record_event(account, kind, obj_id, events[event])
+    else:
+        raise ApiFault(404, "NotFound", f"Unknown client event {event!r}.")
+    return respond(request, {"Id": row["Id"], "Status": row.get("Status")})
+
+
+def _amount(body: dict[str, Any]) -> float | None:
+    raw = body.get("amount")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ApiFault(400, "InvalidValue", "must be a number", field="amount")
+    return float(raw)
+
+
+async def shared_page(request: Request) -> Response:
+    """The page behind a share link (records a Viewed activity, as a client opening it would)."""
+    return _shared(request, pdf=False)
+
+
+async def shared_pdf(request: Request) -> Response:
+    """The PDF behind an invoice/pdf link."""
+    return _shared(request, pdf=True)
+
+
+def _shared(request: Request, pdf: bool) -> Response:
+    runtime = runtime_of(request)
+    found = runtime.store.resolve_share(request.query_params.get("token", ""))
+    if not found:
+        raise ApiFault(404, "NotFound", "This link is not valid (the document may have been deleted).")
+    account, kind, row = found
+    view = runtime.store.view(account, kind, row)
+    currency = view.get("Currency")
+    if pdf:
+        return Response(render_pdf(kind, view, currency), media_type="application/pdf")
+    if kind in ("invoice", "estimation") and request.query_params.get("preview") != "1":
+        runtime.store.record_event(account, kind, row["Id"], "viewed")
+    return HTMLResponse(render_html(kind, view, currency))
+
+
+async def webhooks_list(request: Request) -> Response:
+    """The account's webhooks with their state, counts and secrets."""
+    account = authenticate(request)
+    return respond(request, runtime_of(request).webhooks.describe(account))
+
+
+async def webhooks_add(request: Request) -> Response:
+    """Register a webhook: {"Url": "http://..."} (optionally "Secret")."""
+    account = authenticate(request)
+    body = await json_body(request)
+    url = body.get("Url", body.get("url"))
+    secret = body.get("Secret", body.get("secret"))
+    hook = runtime_of(request).webhooks.add(account, url, secret)
+    return respond(request, hook, 201)
+
+
+async def webhooks_delete(request: Request) -> Response:
+    """Remove a webhook."""
+    account = authenticate(request)
+    hook_id = request.path_params["id"]
+    runtime_of(request).webhooks.remove(account, hook_id)
+    return respond(request, {"Deleted": hook_id})
+
+
+async def deliveries(request: Request) -> Response:
+    """Every delivery attempt, filtered by webhook, activity or outcome."""
+    account = authenticate(request)
+    q = request.query_params
+    activity = q.get("activity")
+    if activity is not None and not activity.isdigit():
+        raise ApiFault(400, "InvalidValue", "must be an activity id", field="activity")
+    rows = runtime_of(request).webhooks.log(
+        account,
+        webhook=q.get("webhook"),
+        activity=int(activity) if activity else None,
+        outcome=q.get("outcome"),
+    )
+    return respond(request, rows)
+
+
+async def settle(request: Request) -> Response:
+    """Wait until nothing is due for delivery now (handy in tests); answers the pending count."""
+    account = authenticate(request)
+    runtime = runtime_of(request)
+    await runtime.webhooks.settle_due()
+    return respond(request, {"Pending": runtime.webhooks.pending_count(account)})
+
+
+def control_routes() -> list[Route]:
+    """The control-plane and share-link routes."""
+    return [
+        Route("/_mock/health", guarded(health), methods=["GET"]),
+        Route("/_mock/reset", guarded(reset), methods=["POST"]),
+        Route("/_mock/activities", guarded(activities), methods=["GET"]),
+        Route("/_mock/clock", guarded(clock_get), methods=["GET"]),
+        Route("/_mock/clock/advance", guarded(clock_advance), methods=["POST"]),
+        Route("/_mock/webhooks", guarded(webhooks_list), methods=["GET"]),
+        Route("/_mock/webhooks", guarded(webhooks_add), methods=["POST"]),
+        Route("/_mock/webhooks/{id}", guarded(webhooks_delete), methods=["DELETE"]),
+        Route("/_mock/deliveries", guarded(deliveries), methods=["GET"]),
+        Route("/_mock/deliveries/settle", guarded(settle), methods=["POST"]),
+        Route("/_mock/{kind}/{id:int}/{event}", guarded(client_event), methods=["POST"]),
+        Route("/{kind:str}/shared", guarded(shared_page), methods=["GET"]),
+        Route("/{kind:str}/pdf", guarded(shared_pdf), methods=["GET"]),
+    ]

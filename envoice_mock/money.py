@@ -1,0 +1,77 @@
+"""Line and document amounts, by the rules the real service uses.
+
+Per item: SubTotal = Cost x Quantity; Discount = SubTotal x Discount% / 100;
+Tax = (SubTotal - Discount) x Tax% / 100; Total = SubTotal - Discount + Tax.
+A document's amounts are the sums over its items. Amounts are rounded half-up to cents.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+CENT = Decimal("0.01")
+
+
+def cents(value: float | Decimal) -> float:
+    """Round half-up to two decimals."""
+    return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def price_item(item: dict[str, Any], quantity_field: str = "Quantity") -> dict[str, Any]:
+    """Fill an item's SubTotal, Discount, Tax and Total amounts in place; returns it."""
+    cost = Decimal(str(item.get("Cost") or 0))
+    quantity = Decimal(str(item.get(quantity_field) or (1 if quantity_field != "Quantity" else 0)))
+    discount_pct = Decimal(str(item.get("DiscountPercentage") or 0))
+    tax_pct = Decimal(str(item.get("TaxPercentage") or 0))
+    subtotal = cost * quantity
+    discount = subtotal * discount_pct / 100
+    tax = (subtotal - discount) * tax_pct / 100
+    item["SubTotalAmount"] = cents(subtotal)
+    if "DiscountPercentage" in item or quantity_field == "Quantity":
+        item["DiscountAmount"] = cents(discount)
+    item["TaxAmount"] = cents(tax)
+    item["TotalAmount"] = cents(subtotal - discount + tax)
+    return item
+
+
+def sum_items(items: list[dict[str, Any]], *fields: str) -> dict[str, float]:
+    """Sum the named amount fields over items, exactly, then round."""
+    totals = {f: sum((Decimal(str(i.get(f) or 0)) for i in items), Decimal(0)) for f in fields}
+    return {f: cents(v) for f, v in totals.items()}
+
+
+def price_document(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Recompute every amount of a document of `kind` (items | order | product) in place."""
+    items = doc.get("Items") or []
+    if kind == "items":
+        for item in items:
+            price_item(item)
+        doc.update(sum_items(items, "SubTotalAmount", "DiscountAmount", "TaxAmount", "TotalAmount"))
+    elif kind == "order":
+        for item in items:
+            price_item(item)
+            item.pop("DiscountAmount", None)
+        sums = sum_items(items, "SubTotalAmount", "TaxAmount")
+        discount = Decimal(str(doc.get("DiscountAmount") or 0))
+        shipping = Decimal(str(doc.get("ShippingAmount") or 0))
+        total = Decimal(str(sums["SubTotalAmount"])) - discount + Decimal(str(sums["TaxAmount"]))
+        doc.update(sums, DiscountAmount=cents(discount), TotalAmount=cents(total))
+        doc["TotalWithShipping"] = cents(total + shipping)
+    elif kind == "product":
+        for item in items:
+            price_item(item, quantity_field="MinimumQuantity")
+            item.pop("DiscountAmount", None)
+        sums = sum_items(items, "SubTotalAmount", "TotalAmount")
+        shipping = Decimal(str(doc.get("ShippingAmount") or 0))
+        doc.update(sums)
+        doc["TotalWithShipping"] = cents(Decimal(str(sums["TotalAmount"])) + shipping)
+    else:
+        raise ValueError(f"unknown amounts rule {kind!r}")
+    return doc
+
+
+def outstanding(invoice: dict[str, Any]) -> float:
+    """What is still to be paid on an invoice."""
+    paid = sum((Decimal(str(p.get("Amount") or 0)) for p in invoice.get("Payments") or []), Decimal(0))
+    return max(0.0, cents(Decimal(str(invoice.get("TotalAmount") or 0)) - paid))

@@ -1,0 +1,192 @@
+"""Turns the route table into Starlette routes: auth, parameters, bodies, replies, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .codecs import decode_body, encode_json, encode_xml, wants_xml
+from .faults import ApiFault, fault_body
+from .handlers import ACTIONS, Call
+from .schema import FieldError, ValidationFailed, check_required
+from .spec import Operation, Param
+from .store import Account, StoreError
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The Runtime the app was built around."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def respond(request: Request, value: Any, status: int = 200) -> Response:
+    """Encode a JSON-ready value as JSON, or XML when the client prefers it."""
+    if status == 204:
+        return Response(status_code=204)
+    accept = request.headers.get("accept", "")
+    if accept and "xml" in accept and wants_xml(accept):
+        return Response(encode_xml(value), status, media_type="application/xml; charset=utf-8")
+    media = (
+        "text/json; charset=utf-8" if accept.startswith("text/json") else "application/json; charset=utf-8"
+    )
+    return Response(encode_json(value), status, media_type=media)
+
+
+def fault_response(request: Request, fault: ApiFault) -> Response:
+    """The fault envelope with the fault's status."""
+    response = respond(request, fault_body(fault), fault.status)
+    if fault.status == 401:
+        response.headers["WWW-Authenticate"] = 'x-auth-key realm="envoice"'
+    return response
+
+
+def authenticate(request: Request) -> Account:
+    """The account named by x-auth-key / x-auth-secret, or a 401 fault."""
+    key = request.headers.get("x-auth-key")
+    secret = request.headers.get("x-auth-secret")
+    if not key or not secret:
+        missing = " and ".join(h for h, v in (("x-auth-key", key), ("x-auth-secret", secret)) if not v)
+        raise ApiFault(
+            401, "Unauthorized", f"Missing {missing} header: every call needs your API key and secret."
+        )
+    account = runtime_of(request).store.authenticate(key, secret)
+    if account is None:
+        raise ApiFault(401, "Unauthorized", "The API key and secret do not match an account.")
+    return account
+
+
+def parse_params(op: Operation, request: Request, coerce: Callable[..., Any]) -> dict[str, Any]:
+    """Bind query parameters under every declared spelling (case-insensitive names)."""
+    query = {k.lower(): v for k, v in request.query_params.items()}
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for param in op.query:
+        raw = _first(query, param)
+        if raw is None or raw == "":
+            if param.required:
+                errors.append(FieldError(param.names[0], "is required (query parameter)"))
+            continue
+        value = coerce(param.type, raw, param.names[0], errors)
+        if value is not None:
+            out[param.as_] = value
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _first(query: dict[str, str], param: Param) -> str | None:
+    for name in param.names:
+        if name.lower() in query:
+            return query[name.lower()]
+    return None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, or a 413 fault once it grows past `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiFault(413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiFault(413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_body(op: Operation, request: Request, runtime: Runtime) -> Any:
+    """Decode and validate the body against the operation's model and required fields."""
+    if op.body is None:
+        return None
+    raw = await read_body(request, runtime.settings.max_body_bytes)
+    data = decode_body(raw, request.headers.get("content-type", "application/json"))
+    if data is None:
+        raise ApiFault(400, "Required", "The request body is empty; this operation needs one.", field="body")
+    errors: list[FieldError] = []
+    if op.body.kind == "model":
+        if not isinstance(data, dict):
+            raise ApiFault(
+                400, "InvalidBody", f"The request body must be a JSON object ({op.body.name}).", field="body"
+            )
+        value = runtime.coercer.model(op.body.name, data, "", errors)
+        bad = {e.field.split("[")[0].split(".")[0] for e in errors}
+        check_required(value, tuple(r for r in op.require if r.split(".")[0] not in bad), errors)
+    else:
+        value = runtime.coercer.value(op.body, data, "body", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return value
+
+
+def make_endpoint(op: Operation) -> Endpoint:
+    """The Starlette endpoint that serves one operation."""
+    action = ACTIONS[op.action]
+
+    async def endpoint(request: Request) -> Response:
+        runtime = runtime_of(request)
+        try:
+            account = authenticate(request)
+            runtime.store.sweep_overdue(account)
+            call = Call(
+                op=op,
+                store=runtime.store,
+                account=account,
+                renderer=runtime.renderer_for(request.headers.get("x-mock-enum-style")),
+                params=parse_params(op, request, runtime.coercer.value),
+                body=await parse_body(op, request, runtime),
+            )
+            reply = action(call)
+        except ApiFault as fault:
+            return fault_response(request, fault)
+        except ValidationFailed as exc:
+            return fault_response(request, validation_fault(exc))
+        except StoreError as exc:
+            return fault_response(request, ApiFault(exc.status, exc.code, exc.message, field=exc.field))
+        return respond(request, reply.value, reply.status)
+
+    endpoint.__name__ = op.id.replace(".", "_")
+    return endpoint
+
+
+def validation_fault(exc: ValidationFailed) -> ApiFault:
+    """A 400 fault listing every field error."""
+    errors = [
+        (
+            "InvalidValue" if e.message != "is required" and "required" not in e.message else "Required",
+            e.message,
+            e.field or None,
+        )
+        for e in exc.errors
+    ]
+    first = exc.errors[0]
+    return ApiFault(400, errors[0][0], first.message, field=first.field, errors=errors)
+
+
+def api_routes(operations: tuple[Operation, ...]) -> list[Route]:
+    """One Starlette route per path; the methods of the table, lower-cased paths."""
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in operations:
+        by_path.setdefault(op.path.lower().rstrip("/"), {})[op.method] = op
+    routes = []
+    for path, ops in by_path.items():
+        if len(ops) == 1:
+            ((method, op),) = ops.items()
+            routes.append(Route(path, make_endpoint(op), methods=[method], name=op.id))
+        else:
+            endpoints = {m: make_endpoint(o) for m, o in ops.items()}
+
+            async def dispatch(request: Request, endpoints: dict[str, Endpoint] = endpoints) -> Response:
+                return await endpoints[request.method if request.method != "HEAD" else "GET"](request)
+
+            routes.append(Route(path, dispatch, methods=list(ops)))
+    return routes

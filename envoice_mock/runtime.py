@@ -1,0 +1,69 @@
+"""The running mock's parts, wired together once: spec, clock, store, webhook engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock
+from .config import Settings
+from .schema import Coercer, Renderer
+from .spec import Spec, load_spec
+from .store import Store
+from .webhooks import WebhookEngine
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler or a scenario needs."""
+
+    settings: Settings
+    spec: Spec
+    clock: Clock
+    store: Store
+    webhooks: WebhookEngine
+    coercer: Coercer
+    renderers: dict[str, Renderer] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def renderer_for(self, style: str | None = None) -> Renderer:
+        """The renderer for an enum style (the configured one unless a request asks otherwise)."""
+        style = style if style in ("string", "int") else self.settings.enum_style
+        renderer = self.renderers.get(style)
+        if renderer is None:
+            renderer = self.renderers[style] = Renderer(self.spec, style)
+        return renderer
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock; due dates that pass make invoices Overdue (timers re-check too)."""
+        self.clock.advance(seconds)
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Run the overdue sweep over every account."""
+        return sum(self.store.sweep_overdue(a) for a in list(self.store.accounts.values()))
+
+
+def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | None = None) -> Runtime:
+    """Load the fixtures, restore or seed the accounts, and wire the webhook engine."""
+    spec = spec or load_spec(settings.fixtures)
+    if clock is None:
+        clock = Clock(origin=settings.clock_start, speed=settings.clock_speed)
+    journal = None
+    if settings.state_file:
+        from .persistence import SqliteJournal
+
+        journal = SqliteJournal(settings.state_file)
+    store = Store(spec, settings, clock, journal=journal)
+    webhooks = WebhookEngine(settings, clock, journal=journal)
+    store.listeners.append(webhooks.on_activity)
+    restored = journal.restore(store, webhooks) if journal else False
+    if not restored:
+        for key, secret in settings.all_accounts:
+            account = store.add_account(key, secret)
+            if key == settings.all_accounts[0][0]:
+                for url in settings.webhooks:
+                    webhooks.add(account, url)
+    return Runtime(
+        settings=settings, spec=spec, clock=clock, store=store, webhooks=webhooks, coercer=Coercer(spec)
+    )

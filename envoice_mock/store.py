@@ -1,0 +1,677 @@
+"""Per-account state: CRUD, paging, search, status transitions and the activity log.
+
+The store knows nothing of HTTP. Every state change that the real service audits records
+an Activity and hands it to `on_activity` (the webhook engine listens there). An optional
+journal (see persistence.py) is told of every write so that state survives a restart.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .clock import Clock, iso, parse_iso
+from .config import Settings
+from .fakedata import SeededSource, derive_seed
+from .money import outstanding, price_document
+from .spec import Resource, Spec
+
+DOCUMENT_ID_FIELDS = {
+    "invoice": ("InvoiceId", "InvoiceNumber"),
+    "estimation": ("EstimationId", "EstimationNumber"),
+    "order": ("OrderId", "OrderNumber"),
+}
+SHARE_PATHS = {
+    "invoice": "invoice",
+    "estimation": "estimation",
+    "paymentlink": "paymentlink",
+    "order": "order",
+}
+GATEWAY_PAYMENT_TYPES = {
+    "paypal": "Paypal",
+    "stripe": "Stripe",
+    "payoneer": "Payoneer",
+    "square": "Square",
+    "klikandpay": "KlikAndPay",
+    "razorpay": "Razorpay",
+    "wepay": "Wepay",
+    "halkbank": "Halkbank",
+    "twocheckout": "TwoCheckout",
+    "paymentwall": "PaymentWall",
+    "bamboraeu": "BamboraEU",
+    "bamborana": "BamboraNA",
+    "nlb": "Nlb",
+    "authorizenet": "AuthorizeNet",
+    "braintree": "Braintree",
+}
+
+
+class StoreError(Exception):
+    """A request the store refuses; carries the fault code and HTTP status to report."""
+
+    status = 400
+    code = "BadRequest"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+
+class NotFound(StoreError):
+    """No such object in this account."""
+
+    status = 404
+    code = "NotFound"
+
+
+class Journal(Protocol):
+    """Where durable state goes (persistence.SqliteJournal implements it)."""
+
+    def save_account(self, account: Account) -> None: ...
+    def save_object(self, account: Account, kind: str, obj: dict[str, Any]) -> None: ...
+    def delete_object(self, account: Account, kind: str, obj_id: int) -> None: ...
+    def save_activity(self, account: Account, activity: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Account:
+    """One API key's world: its tables, id sequences and activity log."""
+
+    key: str
+    secret: str
+    user_id: int
+    id_base: int
+    tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    sequences: dict[str, int] = field(default_factory=dict)
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    doc_activities: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    sweep_floor: str = ""
+
+    def next_id(self, sequence: str) -> int:
+        """The next id of a sequence (ids of different accounts never meet)."""
+        value = self.sequences.get(sequence, 0) + 1
+        self.sequences[sequence] = value
+        return self.id_base + value
+
+    def table(self, kind: str) -> dict[int, dict[str, Any]]:
+        """The rows of one table, by id."""
+        return self.tables.setdefault(kind, {})
+
+    def meta(self) -> dict[str, Any]:
+        """What, besides rows and activities, must be saved to rebuild this account."""
+        return {
+            "sequences": self.sequences,
+            "sweep_floor": self.sweep_floor,
+            "user_id": self.user_id,
+            "id_base": self.id_base,
+        }
+
+
+ActivityListener = Callable[[Account, dict[str, Any]], None]
+
+
+class Store:
+    """All accounts, with the business rules of resources.yaml."""
+
+    def __init__(self, spec: Spec, settings: Settings, clock: Clock, journal: Journal | None = None) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.clock = clock
+        self.journal = journal
+        self.accounts: dict[str, Account] = {}
+        self.listeners: list[ActivityListener] = []
+        self.shares: dict[str, tuple[str, str, int]] = {}
+        self._ref_index = {
+            t: {row["Id"]: row for row in rows}
+            for t, rows in spec.reference.items()
+            if rows and isinstance(rows[0], dict) and "Id" in rows[0]
+        }
+        self._ref_index["gateways"] = {g["Name"]: g for g in spec.reference.get("gateways", [])}
+        self._quiet = False
+        self._now_override: datetime | None = None
+
+    def now(self) -> datetime:
+        """The store's notion of now: the clock, or the instant seeding is replaying."""
+        return self._now_override or self.clock.now()
+
+    # --- accounts -----------------------------------------------------------------------
+    def authenticate(self, key: str | None, secret: str | None) -> Account | None:
+        """The account for a key/secret pair, creating it under --any-key; None when refused."""
+        if not key or not secret:
+            return None
+        account = self.accounts.get(key)
+        if account is None:
+            if not self.settings.any_key:
+                return None
+            account = self.add_account(key, secret)
+        return account if account.secret == secret else None
+
+    def add_account(self, key: str, secret: str, seed_data: bool = True) -> Account:
+        """Create (or return) an account, seeded deterministically from (seed, key)."""
+        if key in self.accounts:
+            return self.accounts[key]
+        h = derive_seed(self.settings.seed, "account", key)
+        account = Account(key=key, secret=secret, user_id=1000 + h % 9000, id_base=(1 + h % 900) * 100_000)
+        account.sweep_floor = iso(self.now())
+        self.accounts[key] = account
+        if seed_data:
+            from .seeding import seed_account
+
+            self._quiet = True
+            try:
+                seed_account(self, account)
+            finally:
+                self._quiet = False
+        if self.journal:
+            self.journal.save_account(account)
+            for kind, rows in account.tables.items():
+                for row in rows.values():
+                    self.journal.save_object(account, kind, row)
+            for act in account.activities:
+                self.journal.save_activity(account, act)
+        return account
+
+    def reset(self, account: Account) -> Account:
+        """Throw away an account's data and seed it afresh."""
+        for token in [t for t, (k, _, _) in self.shares.items() if k == account.key]:
+            del self.shares[token]
+        del self.accounts[account.key]
+        return self.add_account(account.key, account.secret)
+
+    # --- reading ------------------------------------------------------------------------
+    def reference(self, table: str) -> list[Any]:
+        """A reference list (countries, currencies, ...)."""
+        return self.spec.reference[table]
+
+    def get(self, account: Account, kind: str, obj_id: Any) -> dict[str, Any]:
+        """One row, or NotFound."""
+        row = account.table(kind).get(obj_id) if isinstance(obj_id, int) else None
+        if row is None:
+            raise NotFound(f"There is no {self._label(kind)} with Id {obj_id}.", field="Id")
+        return row
+
+    def rows(self, account: Account, kind: str) -> list[dict[str, Any]]:
+        """All rows of a table, newest first for documents, by id otherwise."""
+        rows = list(account.table(kind).values())
+        if self.spec.resources[kind].number:
+            rows.reverse()
+        return rows
+
+    def page(
+        self, account: Account, kind: str, page: int | None, size: int | None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(total, rows of the 1-based page); no page size means everything."""
+        rows = self.rows(account, kind)
+        if page is not None and page < 1:
+            raise StoreError("page is 1-based: it must be 1 or more.", field="page")
+        if size is not None and size < 1:
+            raise StoreError("pageSize must be 1 or more.", field="pageSize")
+        if size is None:
+            return len(rows), rows if (page or 1) == 1 else []
+        start = ((page or 1) - 1) * size
+        return len(rows), rows[start : start + size]
+
+    def search(
+        self,
+        account: Account,
+        kind: str,
+        query: str | None,
+        order_by: str | None = None,
+        order: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows whose text fields contain `query` (case-insensitive), optionally sorted."""
+        rows = list(account.table(kind).values())
+        if query:
+            needle = query.lower()
+            rows = [r for r in rows if any(isinstance(v, str) and needle in v.lower() for v in r.values())]
+        if order_by:
+            sample = rows[0] if rows else {}
+            key = next((k for k in sample if k.lower() == order_by.lower()), None)
+            if rows and key is None:
+                raise StoreError(f"Cannot order by {order_by!r}: no such field.", field="orderBy")
+            if key:
+                rows.sort(key=lambda r: (r.get(key) is None, r.get(key)), reverse=order == "Desc")
+        elif order == "Desc":
+            rows.reverse()
+        return rows
+
+    def view(
+        self, account: Account, kind: str, row: dict[str, Any], model: str | None = None
+    ) -> dict[str, Any]:
+        """The row with its joins (Client, Currency) and Activities filled in, for rendering."""
+        res = self.spec.resources[kind]
+        fields = self.spec.models[model].fields if model else None
+        out = dict(row)
+        for name, join in res.joins.items():
+            if fields is not None and name not in fields:
+                continue
+            target = row.get(join["from"])
+            if target is None:
+                continue
+            if join["table"] in self._ref_index:
+                joined = self._ref_index[join["table"]].get(target)
+            else:
+                joined = account.table(join["table"]).get(target)
+            if joined is not None:
+                out[name] = joined
+        if res.document and (fields is None or "Activities" in fields):
+            out["Activities"] = account.doc_activities.get((kind, row["Id"]), [])
+        return out
+
+    # --- writing ------------------------------------------------------------------------
+    def create(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Validate references, fill defaults and amounts, store, record `created`."""
+        res = self.spec.resources[kind]
+        data = {k: v for k, v in data.items() if v is not None}
+        row = {**copy.deepcopy(res.defaults), **copy.deepcopy(data)}
+        row.pop("Id", None)
+        self._check_references(account, res, row)
+        row["Id"] = account.next_id(kind)
+        row["CreatedOn"] = iso(self.now())
+        row.setdefault("UserId", account.user_id)
+        if res.number or kind in ("product",):
+            row["AccessToken"] = self._token(account, kind, row["Id"])
+        if res.number and not row.get("Number"):
+            row["Number"] = self._next_number(account, res)
+        self._prepare(account, kind, res, row, None)
+        account.table(kind)[row["Id"]] = row
+        self._save(account, kind, row)
+        self.record(account, kind, row, res.activities.get("created"))
+        return row
+
+    def update(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply the given fields to an existing row; items sent replace the item list."""
+        res = self.spec.resources[kind]
+        row = self.get(account, kind, data.get("Id"))
+        merged = {**copy.deepcopy(row), **copy.deepcopy(data)}
+        self._check_references(account, res, merged)
+        status_field = res.status_field
+        old_status = row.get(status_field) if status_field else None
+        if status_field and merged.get(status_field) != old_status:
+            self._check_transition(res, old_status, merged[status_field])
+        self._prepare(account, kind, res, merged, row)
+        row.clear()
+        row.update(merged)
+        self._save(account, kind, row)
+        self.record(account, kind, row, res.activities.get("updated"))
+        if status_field and row.get(status_field) != old_status:
+            self._status_activity(account, kind, res, row)
+        return row
+
+    def delete(self, account: Account, kind: str, obj_id: Any) -> int:
+        """Remove a row; refused while other rows refer to it."""
+        row = self.get(account, kind, obj_id)
+        users = self.users_of(account, kind, row["Id"])
+        if users:
+            raise StoreError(
+                f"The {self._label(kind)} {row['Id']} cannot be deleted: {users} document(s) refer to it.",
+                field="Id",
+                code="InUse",
+            )
+        del account.table(kind)[row["Id"]]
+        if self.journal:
+            self.journal.delete_object(account, kind, row["Id"])
+        return int(row["Id"])
+
+    def users_of(self, account: Account, kind: str, obj_id: int) -> int:
+        """How many rows of guarding tables refer to this one."""
+        res = self.spec.resources[kind]
+        return sum(
+            1
+            for table, fname in res.guarded_by.items()
+            for r in account.table(table).values()
+            if r.get(fname) == obj_id
+        )
+
+    def change_status(
+        self, account: Account, kind: str, obj_id: Any, status: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move a document to a new status along the allowed transitions."""
+        res = self.spec.resources[kind]
+        row = self.get(account, kind, obj_id)
+        fname = res.status_field
+        assert fname
+        old = row.get(fname)
+        if old == status:
+            return row
+        self._check_transition(res, old, status)
+        row[fname] = status
+        if reason:
+            row["Note"] = reason
+        if kind == "invoice" and status == "Paid":
+            self._add_payment(account, row, "Other", outstanding(row), note="Marked as paid")
+        self._save(account, kind, row)
+        self._status_activity(account, kind, res, row)
+        return row
+
+    def record_event(self, account: Account, kind: str, obj_id: Any, event: str) -> dict[str, Any]:
+        """Record a named event of resources.yaml (viewed, pdf, ...) or a raw activity type."""
+        res = self.spec.resources[kind]
+        row = self.get(account, kind, obj_id)
+        activity_type = res.activities.get(event, event)
+        if activity_type not in self.spec.enums["ActivityType"]:
+            raise StoreError(f"Unknown activity {event!r} for {self._label(kind)}.", field="event")
+        self.record(account, kind, row, activity_type)
+        return row
+
+    def send(self, account: Account, kind: str, obj_id: Any, activity_type: str) -> dict[str, Any]:
+        """Send a document (to the client or accountant): a draft invoice becomes unpaid."""
+        row = self.get(account, kind, obj_id)
+        if kind == "invoice" and row.get("Status") == "Void":
+            raise StoreError(
+                f"Invoice {row['Number']} is void and cannot be sent.", field="Id", code="InvalidState"
+            )
+        self.record(account, kind, row, activity_type)
+        if kind == "invoice" and row.get("Status") == "Draft" and activity_type == "SentViaEmail":
+            self.change_status(account, kind, row["Id"], "Unpaid")
+        return row
+
+    def convert(self, account: Account, estimation_id: Any) -> dict[str, Any]:
+        """Create an invoice from an estimation (which becomes Accepted)."""
+        est = self.get(account, "estimation", estimation_id)
+        client = account.table("client").get(est.get("ClientId"))
+        due_days = (client or {}).get("DefaultDueDateInDays") or 15
+        now = self.now()
+        items = [
+            {k: v for k, v in item.items() if k not in ("Id",)}
+            for item in copy.deepcopy(est.get("Items") or [])
+        ]
+        data = {
+            "ClientId": est.get("ClientId"),
+            "CurrencyId": est.get("CurrencyId"),
+            "IssuedOn": iso(now),
+            "Duedate": iso(now + timedelta(days=due_days)),
+            "Items": items,
+            "Notes": est.get("Notes"),
+            "Terms": est.get("Terms"),
+            "PoNumber": est.get("PoNumber"),
+            "PaymentGateways": copy.deepcopy(est.get("PaymentGateways") or []),
+            "EstimationId": est["Id"],
+            "Status": "Draft",
+        }
+        invoice = self.create(account, "invoice", {k: v for k, v in data.items() if v is not None})
+        if est.get("Status") != "Accepted":
+            self.change_status(account, "estimation", est["Id"], "Accepted")
+        return invoice
+
+    def change_shipping(self, account: Account, order_id: Any, details: dict[str, Any]) -> dict[str, Any]:
+        """Replace an order's shipping details."""
+        res = self.spec.resources["order"]
+        row = self.get(account, "order", order_id)
+        probe = {**row, "OrderShippingDetails": details}
+        self._check_references(account, res, probe)
+        row["OrderShippingDetails"] = details
+        self._save(account, "order", row)
+        self.record(account, "order", row, res.activities.get("updated"))
+        return row
+
+    def pay(
+        self,
+        account: Account,
+        invoice_id: Any,
+        gateway: str | None = None,
+        amount: float | None = None,
+        by_client: bool = False,
+    ) -> dict[str, Any]:
+        """A payment arrives (through a gateway, or by hand); a fully paid invoice becomes Paid."""
+        row = self.get(account, "invoice", invoice_id)
+        if row.get("Status") in ("Void", "Draft"):
+            raise StoreError(
+                f"Invoice {row['Number']} is {row['Status']} and cannot be paid.", code="InvalidState"
+            )
+        due = outstanding(row)
+        if due <= 0:
+            raise StoreError(f"Invoice {row['Number']} is already paid.", code="InvalidState")
+        amount = due if amount is None else amount
+        if amount <= 0 or amount > due + 1e-9:
+            raise StoreError(f"Amount must be between 0 and the {due:.2f} outstanding.", field="amount")
+        if by_client:
+            self.record(account, "invoice", row, "MarkAsPaidByTheClient")
+        if gateway:
+            name = gateway.lower()
+            if name not in GATEWAY_PAYMENT_TYPES:
+                raise StoreError(f"Unknown payment gateway {gateway!r}.", field="gateway")
+            ptype = GATEWAY_PAYMENT_TYPES[name]
+            self._add_payment(account, row, ptype, amount, automatic=True)
+            self.record(account, "invoice", row, f"NewPaymentWith{ptype}", gateway=name)
+        else:
+            self._add_payment(account, row, "Other", amount)
+            self.record(account, "invoice", row, "NewManualPayment")
+        if outstanding(row) <= 0:
+            old = row["Status"]
+            row["Status"] = "Paid"
+            if old != "Paid":
+                self.record(account, "invoice", row, "Paid")
+        self._save(account, "invoice", row)
+        return row
+
+    def sweep_overdue(self, account: Account) -> int:
+        """Unpaid invoices whose due date passed (since the account began) become Overdue."""
+        now = iso(self.now())
+        moved = 0
+        for row in list(account.table("invoice").values()):
+            due = row.get("Duedate")
+            if row.get("Status") == "Unpaid" and due and account.sweep_floor <= due < now:
+                row["Status"] = "Overdue"
+                self._save(account, "invoice", row)
+                self.record(account, "invoice", row, "Overdue")
+                moved += 1
+        return moved
+
+    # --- activities ---------------------------------------------------------------------
+    def record(
+        self, account: Account, kind: str, row: dict[str, Any], activity_type: str | None, **extra: Any
+    ) -> dict[str, Any] | None:
+        """Append an Activity about a document and tell the listeners."""
+        if not activity_type or kind not in DOCUMENT_ID_FIELDS:
+            return None
+        id_field, number_field = DOCUMENT_ID_FIELDS[kind]
+        activity = {
+            "Id": account.next_id("activity"),
+            "Type": activity_type,
+            "Message": self._message(account, kind, row, activity_type, extra),
+            "Link": self.share_link(account, kind, row),
+            id_field: row["Id"],
+            number_field: row.get("Number"),
+            "CreatedOn": iso(extra.pop("when", None) or self.now()),
+            "UserId": account.user_id,
+        }
+        if kind == "estimation" and row.get("InvoiceId"):
+            activity["InvoiceId"] = row["InvoiceId"]
+        account.activities.append(activity)
+        account.doc_activities.setdefault((kind, row["Id"]), []).append(activity)
+        if self.journal:
+            self.journal.save_activity(account, activity)
+        if not self._quiet:
+            for listener in self.listeners:
+                listener(account, activity)
+        return activity
+
+    def share_link(self, account: Account, kind: str, row: dict[str, Any], pdf: bool = False) -> str:
+        """`<base>/<kind>/shared?token=<AccessToken>&id=<opaque>` (or the pdf link)."""
+        token = row.get("AccessToken") or self._token(account, kind, row["Id"])
+        opaque = hashlib.blake2b(f"{account.key}:{kind}:{row['Id']}".encode(), digest_size=6).hexdigest()
+        verb = "pdf" if pdf else "shared"
+        return f"{self.settings.base_url}/{SHARE_PATHS.get(kind, kind)}/{verb}?token={token}&id={opaque}"
+
+    def resolve_share(self, token: str) -> tuple[Account, str, dict[str, Any]] | None:
+        """The document behind a share token, if it still exists."""
+        found = self.shares.get(token)
+        if not found:
+            return None
+        key, kind, obj_id = found
+        account = self.accounts.get(key)
+        row = account.table(kind).get(obj_id) if account else None
+        return (account, kind, row) if account and row else None
+
+    # --- internals ----------------------------------------------------------------------
+    def _label(self, kind: str) -> str:
+        return {"worktype": "work type", "paymentlink": "payment link", "category": "invoice category"}.get(
+            kind, kind
+        )
+
+    def _token(self, account: Account, kind: str, obj_id: int) -> str:
+        token = hashlib.blake2b(
+            f"{self.settings.seed}:{account.key}:{kind}:{obj_id}".encode(), digest_size=16
+        ).hexdigest()
+        self.shares[token] = (account.key, kind, obj_id)
+        return token
+
+    def register_share(self, account: Account, kind: str, row: dict[str, Any]) -> None:
+        """Index a (restored) row's access token so its share link resolves."""
+        if row.get("AccessToken"):
+            self.shares[row["AccessToken"]] = (account.key, kind, row["Id"])
+
+    def _next_number(self, account: Account, res: Resource) -> str:
+        seq = account.sequences.get(f"number:{res.name}", 0) + 1
+        account.sequences[f"number:{res.name}"] = seq
+        return f"{res.number.get('prefix', '')}{seq:0{int(res.number.get('width', 4))}d}"
+
+    def _check_transition(self, res: Resource, old: Any, new: Any) -> None:
+        if not res.can_transition(old, new):
+            allowed = res.status.get("transitions", {}).get(old, [])
+            raise StoreError(
+                f"A {res.name} cannot go from {old} to {new}; from {old} it may go to "
+                f"{', '.join(allowed) if allowed else 'nothing (final)'}.",
+                field="Status",
+                code="InvalidStatusTransition",
+            )
+
+    def _status_activity(self, account: Account, kind: str, res: Resource, row: dict[str, Any]) -> None:
+        mapping = res.activities.get("status")
+        status = row.get(res.status_field or "")
+        activity = mapping.get(status, "ChangeStatus") if isinstance(mapping, dict) else mapping
+        self.record(account, kind, row, activity, status=status)
+
+    def _check_references(self, account: Account, res: Resource, row: dict[str, Any]) -> None:
+        for dotted, table in res.references.items():
+            for path, value in _values_at(row, dotted.split(".")):
+                if value is None:
+                    continue
+                if table in self._ref_index:
+                    key = value.lower() if table == "gateways" and isinstance(value, str) else value
+                    ok = key in self._ref_index[table]
+                else:
+                    ok = value in account.table(table)
+                if not ok:
+                    raise StoreError(
+                        f"{path} {value!r} does not exist in {table}.", field=path, code="InvalidReference"
+                    )
+
+    def _prepare(
+        self, account: Account, kind: str, res: Resource, row: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        """Domain hooks: item ids, tax percentages from tax ids, gateway names, amounts."""
+        items = row.get("Items")
+        if isinstance(items, list):
+            old_ids = {i.get("Id") for i in (old or {}).get("Items") or []}
+            for item in items:
+                if item.get("Id") not in old_ids:
+                    item["Id"] = account.next_id("item")
+                tax = account.table("tax").get(item.get("TaxId")) if item.get("TaxId") else None
+                if tax is not None and "TaxPercentage" not in item:
+                    item["TaxPercentage"] = tax["Percentage"]
+                if res.amounts == "product":
+                    item.setdefault("MinimumQuantity", 1.0)
+        for gateway in row.get("PaymentGateways") or []:
+            if isinstance(gateway.get("Name"), str):
+                gateway["Name"] = gateway["Name"].lower()
+        if kind == "tax" and not 0 <= float(row.get("Percentage") or 0) <= 100:
+            raise StoreError("Percentage must be between 0 and 100.", field="Percentage")
+        for item in items or []:
+            for fname in ("Quantity", "Cost", "DiscountPercentage", "TaxPercentage"):
+                if (item.get(fname) or 0) < 0:
+                    raise StoreError(f"Items: {fname} cannot be negative.", field=f"Items.{fname}")
+            if not 0 <= (item.get("DiscountPercentage") or 0) <= 100:
+                raise StoreError(
+                    "Items: DiscountPercentage must be between 0 and 100.", field="Items.DiscountPercentage"
+                )
+        for a, b in (("IssuedOn", "Duedate"), ("IssuedOn", "ExpiresOn")):
+            if row.get(a) and row.get(b) and parse_iso(row[b]) < parse_iso(row[a]):
+                raise StoreError(f"{b} cannot be before {a}.", field=b)
+        if res.amounts:
+            price_document(row, res.amounts)
+        if res.status_field and res.status_field in row:
+            enum = res.status.get("enum")
+            if enum and row[res.status_field] not in self.spec.enums[enum]:
+                raise StoreError(f"Unknown status {row[res.status_field]!r}.", field=res.status_field)
+
+    def _add_payment(
+        self,
+        account: Account,
+        row: dict[str, Any],
+        ptype: str,
+        amount: float,
+        note: str | None = None,
+        automatic: bool = False,
+    ) -> None:
+        if amount <= 0:
+            return
+        payment = {
+            "Id": account.next_id("payment"),
+            "Amount": amount,
+            "PaidOn": iso(self.now()),
+            "Type": ptype,
+            "IsAutomatic": automatic,
+            "ReferenceId": f"PAY-{account.sequences.get('payment', 0):06d}",
+        }
+        if note:
+            payment["Note"] = note
+        row.setdefault("Payments", []).append(payment)
+
+    def _message(
+        self, account: Account, kind: str, row: dict[str, Any], activity_type: str, extra: dict[str, Any]
+    ) -> str:
+        messages = self.spec.activity_messages
+        client = account.table("client").get(row.get("ClientId")) or {}
+        template = (messages.get("messages") or {}).get(activity_type)
+        if template is None:
+            key = "payment" if activity_type.startswith("NewPaymentWith") else "default"
+            template = messages.get(key) or "{kind} {number}: {type}"
+        values = {
+            "number": row.get("Number") or row.get("Name") or row["Id"],
+            "client": client.get("Name")
+            or (row.get("OrderBillingDetails") or {}).get("Name")
+            or "The client",
+            "status": extra.get("status") or row.get("Status"),
+            "gateway": extra.get("gateway") or activity_type.removeprefix("NewPaymentWith"),
+            "kind": kind.capitalize(),
+            "type": activity_type,
+        }
+        return template.format(**values)
+
+    def _save(self, account: Account, kind: str, row: dict[str, Any]) -> None:
+        if self.journal:
+            self.journal.save_object(account, kind, row)
+            self.journal.save_account(account)
+
+
+def _values_at(obj: Any, parts: list[str], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Every value at a dotted path, descending into lists."""
+    if isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _values_at(item, parts, f"{prefix}[{i}]")
+        return
+    if not isinstance(obj, dict):
+        return
+    head, rest = parts[0], parts[1:]
+    path = f"{prefix}.{head}" if prefix else head
+    if not rest:
+        yield path, obj.get(head)
+    elif head in obj:
+        yield from _values_at(obj[head], rest, path)
+
+
+def history_instant(anchor: datetime, days_back: float) -> str:
+    """An ISO instant `days_back` days before `anchor` (used by seeding)."""
+    return iso(anchor - timedelta(days=days_back))
+
+
+__all__ = ["Account", "NotFound", "SeededSource", "Store", "StoreError"]
