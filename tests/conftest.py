@@ -1,0 +1,48 @@
+"""Shared fixtures: settings pinned to a frozen clock, an in-process app, auth headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from envoice_mock.app import create_app
+from envoice_mock.config import Settings
+from envoice_mock.runtime import Runtime, build_runtime
+
+REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
+AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
+START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Deterministic settings: fixed seed, a frozen clock at START."""
+    return Settings(clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Runtime:
+    """A freshly seeded runtime."""
+    return build_runtime(settings)
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """An in-process client (lifespan run) with the default account's auth headers."""
+    with TestClient(create_app(runtime=runtime), headers=AUTH) as c:
+        yield c
+
+
+@pytest.fixture
+def openapi() -> dict[str, Any]:
+    """The real service's OpenAPI description (skips where ../shared is absent)."""
+    path = REFERENCE / "envoice-openapi.json"
+    if not path.exists():
+        pytest.skip(f"reference spec not found at {path} (CI keeps ../shared beside the checkout)")
+    return json.loads(path.read_text(encoding="utf-8"))
