@@ -7,15 +7,21 @@ A document's amounts are the sums over its items. Amounts are rounded half-up to
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 CENT = Decimal("0.01")
+# Quantizing needs room for every digit of the result; the default 28 overflows on big sums.
+_WIDE = Context(prec=80)
 
 
 def cents(value: float | Decimal) -> float:
     """Round half-up to two decimals."""
-    return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
+    return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE))
+
+
+def _to_cent(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def price_item(item: dict[str, Any], quantity_field: str = "Quantity") -> dict[str, Any]:
@@ -24,14 +30,16 @@ def price_item(item: dict[str, Any], quantity_field: str = "Quantity") -> dict[s
     quantity = Decimal(str(item.get(quantity_field) or (1 if quantity_field != "Quantity" else 0)))
     discount_pct = Decimal(str(item.get("DiscountPercentage") or 0))
     tax_pct = Decimal(str(item.get("TaxPercentage") or 0))
-    subtotal = cost * quantity
-    discount = subtotal * discount_pct / 100
-    tax = (subtotal - discount) * tax_pct / 100
-    item["SubTotalAmount"] = cents(subtotal)
+    # Each amount is rounded before the next is derived from it, so the amounts as reported
+    # satisfy the rules exactly: Total == SubTotal - Discount + Tax, to the cent.
+    subtotal = _to_cent(cost * quantity)
+    discount = _to_cent(subtotal * discount_pct / 100)
+    tax = _to_cent((subtotal - discount) * tax_pct / 100)
+    item["SubTotalAmount"] = float(subtotal)
     if "DiscountPercentage" in item or quantity_field == "Quantity":
-        item["DiscountAmount"] = cents(discount)
-    item["TaxAmount"] = cents(tax)
-    item["TotalAmount"] = cents(subtotal - discount + tax)
+        item["DiscountAmount"] = float(discount)
+    item["TaxAmount"] = float(tax)
+    item["TotalAmount"] = float(subtotal - discount + tax)
     return item
 
 

@@ -55,7 +55,7 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
 
         journal = SqliteJournal(settings.state_file)
     store = Store(spec, settings, clock, journal=journal)
-    webhooks = WebhookEngine(settings, clock, journal=journal)
+    webhooks = WebhookEngine(settings, clock, journal=journal, activity_types=spec.enums["ActivityType"])
     store.listeners.append(webhooks.on_activity)
     restored = journal.restore(store, webhooks) if journal else False
     if not restored:

@@ -113,6 +113,11 @@ class Coercer:
                     raw = float(raw.strip())
                 except ValueError:
                     raise FieldError("", "must be a number") from None
+            if isinstance(raw, int):
+                try:
+                    raw = float(raw)
+                except OverflowError:  # an integer literal too big for a double
+                    raise FieldError("", "must be a finite number") from None
             if not isinstance(raw, int | float) or not math.isfinite(raw):
                 raise FieldError("", "must be a finite number")
             return float(raw)

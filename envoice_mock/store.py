@@ -7,6 +7,7 @@ journal (see persistence.py) is told of every write so that state survives a res
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 from collections.abc import Callable, Iterable
@@ -25,6 +26,9 @@ DOCUMENT_ID_FIELDS = {
     "estimation": ("EstimationId", "EstimationNumber"),
     "order": ("OrderId", "OrderNumber"),
 }
+# The largest cost, quantity or amount a request may carry: keeps every computed amount
+# finite and exact to the cent (a bigger figure is refused with a 400, never a 500).
+MAX_FIGURE = 1e12
 SHARE_PATHS = {
     "invoice": "invoice",
     "estimation": "estimation",
@@ -78,6 +82,8 @@ class Journal(Protocol):
     def save_object(self, account: Account, kind: str, obj: dict[str, Any]) -> None: ...
     def delete_object(self, account: Account, kind: str, obj_id: int) -> None: ...
     def save_activity(self, account: Account, activity: dict[str, Any]) -> None: ...
+    def forget_account(self, key: str) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -161,21 +167,26 @@ class Store:
         account = Account(key=key, secret=secret, user_id=1000 + h % 9000, id_base=(1 + h % 900) * 100_000)
         account.sweep_floor = iso(self.now())
         self.accounts[key] = account
-        if seed_data:
-            from .seeding import seed_account
+        journal, self.journal = self.journal, None  # seeding writes once, below, in one commit
+        try:
+            if seed_data:
+                from .seeding import seed_account
 
-            self._quiet = True
-            try:
-                seed_account(self, account)
-            finally:
-                self._quiet = False
+                self._quiet = True
+                try:
+                    seed_account(self, account)
+                finally:
+                    self._quiet = False
+        finally:
+            self.journal = journal
         if self.journal:
-            self.journal.save_account(account)
-            for kind, rows in account.tables.items():
-                for row in rows.values():
-                    self.journal.save_object(account, kind, row)
-            for act in account.activities:
-                self.journal.save_activity(account, act)
+            with self.journal.transaction():
+                self.journal.save_account(account)
+                for kind, rows in account.tables.items():
+                    for row in rows.values():
+                        self.journal.save_object(account, kind, row)
+                for act in account.activities:
+                    self.journal.save_activity(account, act)
         return account
 
     def reset(self, account: Account) -> Account:
@@ -183,6 +194,8 @@ class Store:
         for token in [t for t, (k, _, _) in self.shares.items() if k == account.key]:
             del self.shares[token]
         del self.accounts[account.key]
+        if self.journal:
+            self.journal.forget_account(account.key)
         return self.add_account(account.key, account.secret)
 
     # --- reading ------------------------------------------------------------------------
@@ -586,13 +599,20 @@ class Store:
         if kind == "tax" and not 0 <= float(row.get("Percentage") or 0) <= 100:
             raise StoreError("Percentage must be between 0 and 100.", field="Percentage")
         for item in items or []:
-            for fname in ("Quantity", "Cost", "DiscountPercentage", "TaxPercentage"):
+            for fname in ("Quantity", "MinimumQuantity", "Cost", "DiscountPercentage", "TaxPercentage"):
                 if (item.get(fname) or 0) < 0:
                     raise StoreError(f"Items: {fname} cannot be negative.", field=f"Items.{fname}")
+                if (item.get(fname) or 0) > MAX_FIGURE:
+                    raise StoreError(
+                        f"Items: {fname} cannot be more than {MAX_FIGURE:.0e}.", field=f"Items.{fname}"
+                    )
             if not 0 <= (item.get("DiscountPercentage") or 0) <= 100:
                 raise StoreError(
                     "Items: DiscountPercentage must be between 0 and 100.", field="Items.DiscountPercentage"
                 )
+        for fname in ("ShippingAmount", "DiscountAmount") if res.amounts in ("order", "product") else ():
+            if isinstance(row.get(fname), int | float) and not 0 <= row[fname] <= MAX_FIGURE:
+                raise StoreError(f"{fname} must be between 0 and {MAX_FIGURE:.0e}.", field=fname)
         for a, b in (("IssuedOn", "Duedate"), ("IssuedOn", "ExpiresOn")):
             if row.get(a) and row.get(b) and parse_iso(row[b]) < parse_iso(row[a]):
                 raise StoreError(f"{b} cannot be before {a}.", field=b)

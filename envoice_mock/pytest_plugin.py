@@ -1,0 +1,86 @@
+"""The pytest plugin (entry point `pytest11`): a session-wide mock server, an account per test.
+
+Fixtures:
+    envoice_server   the running mock (session): `.url`, `.runtime`
+    envoice          a fresh, isolated, seeded account for this test: `.url`, `.headers`,
+                     `.key`, `.secret`, `.client` (an httpx.Client with the auth headers)
+    envoice_sink     a webhook receiver on a free loopback port, registered to that account
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from .app import create_app
+from .config import Settings
+from .runtime import Runtime, build_runtime
+from .sink import ServerThread, Sink
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class MockServer:
+    """A mock server running in a background thread on loopback."""
+
+    runtime: Runtime
+    server: ServerThread
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return self.server.url
+
+
+@dataclass
+class MockAccount:
+    """One test's account on the session server."""
+
+    url: str
+    key: str
+    secret: str
+    client: httpx.Client
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The x-auth-key / x-auth-secret headers."""
+        return {"x-auth-key": self.key, "x-auth-secret": self.secret}
+
+
+@pytest.fixture(scope="session")
+def envoice_server() -> Iterator[MockServer]:
+    """Start one mock (any key gets a fresh account) for the whole session."""
+    settings = Settings(any_key=True, retry_schedule=(0.2, 0.4), probe_interval=1.0, log_level="warning")
+    runtime = build_runtime(settings)
+    server = ServerThread(create_app(runtime=runtime))
+    runtime.settings = runtime.settings.with_(port=server.port)
+    runtime.store.settings = runtime.settings
+    server.start()
+    try:
+        yield MockServer(runtime, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def envoice(envoice_server: MockServer, request: pytest.FixtureRequest) -> Iterator[MockAccount]:
+    """A fresh account for this test, isolated from every other test's."""
+    key = f"test-{next(_counter)}-{request.node.name}"[:120]
+    secret = f"secret-{key}"
+    with httpx.Client(base_url=envoice_server.url, headers={"x-auth-key": key, "x-auth-secret": secret},
+                      timeout=10.0) as client:
+        yield MockAccount(envoice_server.url, key, secret, client)
+
+
+@pytest.fixture
+def envoice_sink(envoice: MockAccount) -> Iterator[Sink]:
+    """A receiver registered as a webhook of this test's account; verifies signatures."""
+    with Sink.running(secret=envoice.secret) as sink:
+        response = envoice.client.post("/_mock/webhooks", json={"Url": sink.url})
+        response.raise_for_status()
+        yield sink
