@@ -98,6 +98,7 @@ def serve(args: argparse.Namespace) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
+    sock.listen(2048)  # connections made before uvicorn starts wait in the backlog, not refused
     settings = settings.with_(port=sock.getsockname()[1])
     from pathlib import Path
 

@@ -72,8 +72,9 @@ def envoice(envoice_server: MockServer, request: pytest.FixtureRequest) -> Itera
     """A fresh account for this test, isolated from every other test's."""
     key = f"test-{next(_counter)}-{request.node.name}"[:120]
     secret = f"secret-{key}"
-    with httpx.Client(base_url=envoice_server.url, headers={"x-auth-key": key, "x-auth-secret": secret},
-                      timeout=10.0) as client:
+    with httpx.Client(
+        base_url=envoice_server.url, headers={"x-auth-key": key, "x-auth-secret": secret}, timeout=10.0
+    ) as client:
         yield MockAccount(envoice_server.url, key, secret, client)
 
 

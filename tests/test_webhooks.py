@@ -38,7 +38,12 @@ def sink() -> Iterator[Sink]:
 
 def frozen(**changes: Any) -> Settings:
     """Settings on a frozen clock, fast schedules."""
-    base = {"clock_start": START, "clock_speed": 0.0, "retry_schedule": (1.0, 2.0, 4.0), "probe_interval": 10.0}
+    base = {
+        "clock_start": START,
+        "clock_speed": 0.0,
+        "retry_schedule": (1.0, 2.0, 4.0),
+        "probe_interval": 10.0,
+    }
     return Settings(**{**base, **changes})
 
 
@@ -47,11 +52,22 @@ def new_invoice(c: TestClient, number: str = "WH-1") -> dict[str, Any]:
     wt = c.post("/api/worktype/new", json={"Title": "Hooks"}).json()
     cid = c.post(
         "/api/client/new",
-        json={"Name": "Hook Ltd", "Email": "h@example.com", "ClientCurrencyId": 170, "ClientCountryId": 235,
-              "UiLanguageId": 1},
+        json={
+            "Name": "Hook Ltd",
+            "Email": "h@example.com",
+            "ClientCurrencyId": 170,
+            "ClientCountryId": 235,
+            "UiLanguageId": 1,
+        },
     ).json()
-    body = {"ClientId": cid, "Number": number, "IssuedOn": "2024-03-01", "Duedate": "2024-03-15",
-            "CurrencyId": 170, "Items": [{"WorkTypeId": wt, "Cost": 100, "Quantity": 3}]}
+    body = {
+        "ClientId": cid,
+        "Number": number,
+        "IssuedOn": "2024-03-01",
+        "Duedate": "2024-03-15",
+        "CurrencyId": 170,
+        "Items": [{"WorkTypeId": wt, "Cost": 100, "Quantity": 3}],
+    }
     response = c.post("/api/invoice/new", json=body)
     assert response.status_code == 200, response.text
     return response.json()
@@ -74,15 +90,28 @@ def test_payload_and_both_signatures_verify_independently(sink: Sink) -> None:
     payload = json.loads(body)
     assert list(payload) == ["Signature", "Timestamp", "Activity"]
     activity = payload["Activity"]
-    assert set(activity) == {"Message", "Link", "Type", "InvoiceNumber", "InvoiceId", "OrderNumber", "OrderId",
-                             "Id", "CreatedOn"}
+    assert set(activity) == {
+        "Message",
+        "Link",
+        "Type",
+        "InvoiceNumber",
+        "InvoiceId",
+        "OrderNumber",
+        "OrderId",
+        "Id",
+        "CreatedOn",
+    }
     assert activity["Type"] == 0  # Created is index 0
     assert activity["InvoiceId"] == invoice["Id"] and activity["InvoiceNumber"] == "WH-1"
     assert activity["Link"].startswith("http://127.0.0.1:8080/invoice/shared?token=")
-    assert len(payload["Timestamp"]) == len("2024-01-01T00:00:00.0000000Z") and payload["Timestamp"].endswith("Z")
+    assert len(payload["Timestamp"]) == len("2024-01-01T00:00:00.0000000Z") and payload["Timestamp"].endswith(
+        "Z"
+    )
     # Our signature, recomputed here from the documented formula.
     canonical = json.dumps(activity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    expected = hmac.new(SECRET.encode(), f"{payload['Timestamp']}.{canonical}".encode(), hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        SECRET.encode(), f"{payload['Timestamp']}.{canonical}".encode(), hashlib.sha256
+    ).hexdigest()
     assert payload["Signature"] == expected == arrival["Headers"]["x-envoice-signature"]
     assert verify_signature(body, SECRET) and not verify_signature(body, "wrong")
     # The Standard Webhooks headers, checked by the reference library with the whsec_ secret.
@@ -106,8 +135,10 @@ def test_every_api_action_reaches_the_receiver_in_order(sink: Sink) -> None:
 
 
 def test_retries_follow_the_schedule_then_succeed() -> None:
-    with Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=2, fail_status=500)) as sink, \
-            make_client(build_runtime(frozen())) as c:
+    with (
+        Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=2, fail_status=500)) as sink,
+        make_client(build_runtime(frozen())) as c,
+    ):
         c.post("/_mock/webhooks", json={"Url": sink.url})
         new_invoice(c)
         sink.wait_count(1)
@@ -116,17 +147,25 @@ def test_retries_follow_the_schedule_then_succeed() -> None:
         log = c.get("/_mock/deliveries").json()
         hooks = c.get("/_mock/webhooks").json()
     assert [(d["Attempt"], d["StatusCode"], d["Outcome"]) for d in log] == [
-        (1, 500, "failed"), (2, 500, "failed"), (3, 200, "delivered")]
-    assert [d["SentAt"] for d in log] == ["2024-03-01T12:00:00.0000000Z", "2024-03-01T12:00:01.0000000Z",
-                                          "2024-03-01T12:00:03.0000000Z"]
+        (1, 500, "failed"),
+        (2, 500, "failed"),
+        (3, 200, "delivered"),
+    ]
+    assert [d["SentAt"] for d in log] == [
+        "2024-03-01T12:00:00.0000000Z",
+        "2024-03-01T12:00:01.0000000Z",
+        "2024-03-01T12:00:03.0000000Z",
+    ]
     assert len({d["DeliveryId"] for d in log}) == 3
     assert [a["Attempt"] for a in sink.received] == [1, 2, 3]
     assert hooks[0]["State"] == "healthy" and hooks[0]["Delivered"] == 1 and hooks[0]["Failed"] == 2
 
 
 def test_later_activities_are_attempted_while_one_is_retrying() -> None:
-    with Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=1)) as sink, \
-            make_client(build_runtime(frozen())) as c:
+    with (
+        Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=1)) as sink,
+        make_client(build_runtime(frozen())) as c,
+    ):
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)  # Created: first arrival fails
         sink.wait_count(1)
@@ -228,8 +267,10 @@ def test_clock_advance_makes_invoices_overdue_with_an_activity(sink: Sink) -> No
 
 
 def test_slow_receiver_does_not_delay_the_api() -> None:
-    with Sink.running(secret=SECRET, behaviour=Behaviour(delay=3.0)) as slow, \
-            make_client(build_runtime(Settings(retry_schedule=()))) as c:
+    with (
+        Sink.running(secret=SECRET, behaviour=Behaviour(delay=3.0)) as slow,
+        make_client(build_runtime(Settings(retry_schedule=()))) as c,
+    ):
         c.post("/_mock/webhooks", json={"Url": slow.url})
         invoice = new_invoice(c)
         slow.wait_count(1)  # the delivery is now in flight, the receiver sits on it
@@ -260,8 +301,10 @@ def test_state_file_survives_restart_and_resumes_pending(tmp_path: Path) -> None
 
 def test_same_seed_same_delivered_bytes() -> None:
     def run() -> list[str]:
-        with Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=1)) as sink, \
-                make_client(build_runtime(frozen(delivery_concurrency=1))) as c:
+        with (
+            Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=1)) as sink,
+            make_client(build_runtime(frozen(delivery_concurrency=1))) as c,
+        ):
             c.post("/_mock/webhooks", json={"Url": sink.url})
             new_invoice(c)
             advance(c, 1)
@@ -281,4 +324,7 @@ def test_verify_signature_rejects_garbage() -> None:
 def test_timestamp_format_has_seven_fraction_digits() -> None:
     from envoice_mock.clock import webhook_timestamp
 
-    assert webhook_timestamp(datetime(2024, 1, 31, 15, 19, 52, 123456, tzinfo=UTC)) == "2024-01-31T15:19:52.1234560Z"
+    assert (
+        webhook_timestamp(datetime(2024, 1, 31, 15, 19, 52, 123456, tzinfo=UTC))
+        == "2024-01-31T15:19:52.1234560Z"
+    )
