@@ -125,22 +125,133 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenario_parser(sub: Any) -> None:
+    p = sub.add_parser("scenario", help="list or run scripted webhook stories")
+    ssub = p.add_subparsers(dest="scenario_command", required=True)
+    ls = ssub.add_parser("list", help="the built-in scenarios")
+    ls.add_argument("--scenarios", help="scenario directory (default: the built-in ones)")
+    run = ssub.add_parser("run", help="run a scenario against your receiver")
+    run.add_argument("scenario", help="a built-in name or a path to a .yaml file")
+    run.add_argument("--target", required=True, help="your webhook receiver URL")
+    run.add_argument("--seed", type=int, help="override the scenario's seed (printed at the start)")
+    run.add_argument("--server", help="drive a running mock at this URL instead of an embedded one")
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="virtual seconds per real second; 0 (default) jumps through waits instantly",
+    )
+    run.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
+    run.add_argument("--scenarios", help="scenario directory (default: the built-in ones)")
+
+
+def scenario_command(args: argparse.Namespace) -> int:
+    """`scenario list` and `scenario run`."""
+    import asyncio
+    import json
+    from pathlib import Path
+
+    from .config import DEFAULT_SCENARIOS
+    from .scenarios import ScenarioError, find_scenario, load_scenario, scenario_files, summary_lines
+    from .spec import load_spec
+
+    spec = load_spec(DEFAULT_FIXTURES)
+    directory = Path(args.scenarios) if args.scenarios else DEFAULT_SCENARIOS
+    if args.scenario_command == "list":
+        for path in scenario_files(directory):
+            try:
+                sc = load_scenario(path, spec)
+                print(f"{sc.name:<28} {sc.description}")
+            except ScenarioError as exc:
+                print(f"{path.stem:<28} INVALID: {exc}")
+        return 0
+    try:
+        scenario = load_scenario(find_scenario(args.scenario, directory), spec)
+    except ScenarioError as exc:
+        print(f"envoice-mock: {exc}", file=sys.stderr)
+        return 2
+    out = sys.stderr if args.json else sys.stdout
+
+    def printer(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    seed = scenario.seed if args.seed is None else args.seed
+    printer(f"seed: {seed}   (replay exactly with --seed {seed})")
+    if args.server:
+        from .embedded import run_remote
+
+        coro = run_remote(scenario, args.target, args.server, seed, printer, realtime=args.speed > 0)
+    else:
+        from .embedded import run_embedded
+
+        coro = run_embedded(scenario, args.target, seed, args.speed, printer)
+    try:
+        report = asyncio.run(coro)
+    except ScenarioError as exc:
+        print(f"envoice-mock: {exc}", file=sys.stderr)
+        return 2
+    for line in summary_lines(report):
+        printer(line)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    return 0 if report.ok else 1
+
+
+def _sink_parser(sub: Any) -> None:
+    p = sub.add_parser("sink", help="a webhook receiver that records, verifies and can fail on purpose")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9000)
+    p.add_argument(
+        "--secret", default="sandbox-secret", help="signing secret to verify with (default sandbox-secret)"
+    )
+    p.add_argument(
+        "--fail-first", type=int, default=0, help="answer the first N deliveries with --fail-status"
+    )
+    p.add_argument("--fail-status", type=int, default=503, help="the failing status (default 503)")
+    p.add_argument(
+        "--fail-for", type=parse_duration, help="fail everything for this long after start, e.g. 30s"
+    )
+    p.add_argument("--accept-invalid", action="store_true", help="answer 200 even to a bad signature")
+
+
+def sink_command(args: argparse.Namespace) -> int:
+    """Run the receiver in the foreground, one line per arrival."""
+    import time
+
+    import uvicorn
+
+    from .sink import Behaviour, SinkState, bind_free_port, create_sink_app
+
+    behaviour = Behaviour(
+        fail_first=args.fail_first,
+        fail_status=args.fail_status,
+        fail_until=time.monotonic() + args.fail_for if args.fail_for else None,
+        reject_invalid=not args.accept_invalid,
+    )
+    state = SinkState(secret=args.secret, behaviour=behaviour, printer=lambda line: print(line, flush=True))
+    sock = bind_free_port(args.host, args.port)
+    sock.listen(2048)
+    host, port = sock.getsockname()[:2]
+    print(
+        f"envoice-mock sink: POST http://{host}:{port}/hook  (received: http://{host}:{port}/_sink/received)",
+        flush=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(create_sink_app(state), log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envoice-mock` command."""
     parser = argparse.ArgumentParser(prog="envoice-mock", description="Offline sandbox of the Envoice API v1")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
-    try:
-        from .scenario_cli import add_scenario_commands
-    except ImportError:
-        add_scenario_commands = None
-    if add_scenario_commands:
-        add_scenario_commands(sub)
+    _scenario_parser(sub)
+    _sink_parser(sub)
     args = parser.parse_args(argv)
+    commands = {"serve": serve, "scenario": scenario_command, "sink": sink_command}
     try:
-        if args.command == "serve":
-            return serve(args)
-        return int(args.handler(args))
+        return commands[args.command](args)
     except SettingsError as exc:
         print(f"envoice-mock: {exc}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ def decode_body(raw: bytes, content_type: str) -> Any:
 def decode_form(text: str) -> Any:
     """`a=1&Items[0].Cost=5&Items[0][Quantity]=2` into nested dicts and lists."""
     pairs = parse_qsl(text, keep_blank_values=True)
-    if len(pairs) == 1 and pairs[0][0] in ("", "id", "Id") and pairs[0][1].strip().lstrip("-").isdigit():
+    if len(pairs) == 1 and pairs[0][0] == "" and pairs[0][1].strip().lstrip("-").isdigit():
         return int(pairs[0][1])  # a bare integer body posted as a form: "=5"
     root: dict[str, Any] = {}
     for key, value in pairs:

@@ -103,8 +103,7 @@ async def clock_advance(request: Request) -> Response:
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="seconds") from None
     runtime = runtime_of(request)
-    runtime.advance(seconds)
-    await runtime.webhooks.settle_due()
+    await runtime.advance(seconds)
     return respond(request, runtime.clock.describe())
 
 
@@ -218,7 +217,104 @@ async def settle(request: Request) -> Response:
     account = authenticate(request)
     runtime = runtime_of(request)
     await runtime.webhooks.settle_due()
-    return respond(request, {"Pending": runtime.webhooks.pending_count(account)})
+    nxt = runtime.webhooks.next_due()
+    return respond(
+        request,
+        {
+            "Pending": runtime.webhooks.pending_count(account),
+            "NextDueIn": None if nxt is None else max(0.0, nxt - runtime.clock.seconds()),
+        },
+    )
+
+
+async def idle(request: Request) -> Response:
+    """Deliver everything, moving virtual time to each next due attempt (at most `max`, default 1d)."""
+    account = authenticate(request)
+    runtime = runtime_of(request)
+    body = await json_body(request)
+    try:
+        limit = parse_duration(body.get("max", 86400))
+    except SettingsError as exc:
+        raise ApiFault(400, "InvalidValue", str(exc), field="max") from None
+    runtime.chaos.flush(account.key)
+    before = runtime.clock.seconds()
+    await runtime.webhooks.run_until_idle(max_virtual=limit, on_advance=runtime.sweep)
+    return respond(
+        request,
+        {
+            "Pending": runtime.webhooks.pending_count(account),
+            "AdvancedSeconds": runtime.clock.seconds() - before,
+            "Now": runtime.clock.describe()["Now"],
+        },
+    )
+
+
+async def chaos_apply(request: Request) -> Response:
+    """Install a chaos directive for this account's deliveries (or run replay / clear)."""
+    from .chaos import ChaosError
+
+    account = authenticate(request)
+    runtime = runtime_of(request)
+    body = await json_body(request)
+    hooks = list(runtime.webhooks.hooks.get(account.key, {}).values())
+    since = min((h.since_activity for h in hooks), default=0)
+    activities = [a for a in account.activities if a["Id"] > since]
+    try:
+        result = runtime.chaos.apply(body, hooks, activities, account=account.key)
+    except ChaosError as exc:
+        raise ApiFault(400, "InvalidChaos", str(exc), field="chaos") from None
+    return respond(request, result)
+
+
+async def chaos_clear(request: Request) -> Response:
+    """Remove this account's chaos rules."""
+    account = authenticate(request)
+    runtime_of(request).chaos.apply({"clear": {}}, [], [], account=account.key)
+    return respond(request, {"Cleared": True})
+
+
+async def scenarios_list(request: Request) -> Response:
+    """The built-in scenarios with their descriptions."""
+    from .scenarios import ScenarioError, load_scenario, scenario_files
+
+    runtime = runtime_of(request)
+    out = []
+    for path in scenario_files(runtime.settings.scenarios):
+        try:
+            sc = load_scenario(path, runtime.spec)
+            out.append(
+                {"Name": sc.name, "Description": sc.description, "Seed": sc.seed, "Steps": len(sc.steps)}
+            )
+        except ScenarioError as exc:
+            out.append({"Name": path.stem, "Error": str(exc)})
+    return respond(request, out)
+
+
+async def scenario_run(request: Request) -> Response:
+    """Start a built-in scenario in the background (its own embedded mock) against a target."""
+    from .embedded import start_background_run
+
+    authenticate(request)
+    runtime = runtime_of(request)
+    body = await json_body(request)
+    target = body.get("target") or body.get("Target")
+    seed = body.get("seed", body.get("Seed"))
+    if not isinstance(target, str) or not target.startswith(("http://", "https://")):
+        raise ApiFault(400, "Required", "is required (the receiver URL, http:// or https://)", field="target")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ApiFault(400, "InvalidValue", "must be an integer", field="seed")
+    run_id = start_background_run(runtime, request.path_params["name"], target, seed)
+    return respond(request, {"RunId": run_id, "Status": "running"}, 202)
+
+
+async def scenario_run_status(request: Request) -> Response:
+    """A background scenario run: running, or its report."""
+    authenticate(request)
+    runs = runtime_of(request).extras.get("scenario_runs", {})
+    run = runs.get(request.path_params["id"])
+    if run is None:
+        raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")
+    return respond(request, run)
 
 
 def control_routes() -> list[Route]:
@@ -234,6 +330,12 @@ def control_routes() -> list[Route]:
         Route("/_mock/webhooks/{id}", guarded(webhooks_delete), methods=["DELETE"]),
         Route("/_mock/deliveries", guarded(deliveries), methods=["GET"]),
         Route("/_mock/deliveries/settle", guarded(settle), methods=["POST"]),
+        Route("/_mock/deliveries/idle", guarded(idle), methods=["POST"]),
+        Route("/_mock/chaos", guarded(chaos_apply), methods=["POST"]),
+        Route("/_mock/chaos", guarded(chaos_clear), methods=["DELETE"]),
+        Route("/_mock/scenarios", guarded(scenarios_list), methods=["GET"]),
+        Route("/_mock/scenarios/runs/{id}", guarded(scenario_run_status), methods=["GET"]),
+        Route("/_mock/scenarios/{name}/run", guarded(scenario_run), methods=["POST"]),
         Route("/_mock/{kind}/{id:int}/{event}", guarded(client_event), methods=["POST"]),
         Route("/{kind:str}/shared", guarded(shared_page), methods=["GET"]),
         Route("/{kind:str}/pdf", guarded(shared_pdf), methods=["GET"]),

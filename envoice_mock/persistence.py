@@ -146,6 +146,8 @@ class SqliteJournal:
                 row = json.loads(body)
                 account.table(kind)[row["Id"]] = row
                 store.register_share(account, kind, row)
+                if kind == "invoice":
+                    store.index_due(account, row)
             for activity in self.activities_for(key):
                 account.activities.append(activity)
                 for kind, fname in DOC_FIELDS:

@@ -5,12 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chaos import ChaosEngine
 from .clock import Clock
 from .config import Settings
 from .schema import Coercer, Renderer
 from .spec import Spec, load_spec
 from .store import Store
 from .webhooks import WebhookEngine
+
+
+class ResponseCache:
+    """Encoded GET responses keyed by (account, account version, operation, query, style, accept).
+
+    Any write to an account bumps its version, so a stale entry is never served; the cache is
+    cleared whole when it grows past `limit` entries.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._entries: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        """A cached response, or None."""
+        return self._entries.get(key)
+
+    def put(self, key: tuple[Any, ...], response: Any) -> None:
+        """Remember a response."""
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[key] = response
 
 
 @dataclass
@@ -23,7 +46,9 @@ class Runtime:
     store: Store
     webhooks: WebhookEngine
     coercer: Coercer
+    chaos: ChaosEngine
     renderers: dict[str, Renderer] = field(default_factory=dict)
+    responses: ResponseCache = field(default_factory=ResponseCache)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def renderer_for(self, style: str | None = None) -> Renderer:
@@ -34,10 +59,20 @@ class Runtime:
             renderer = self.renderers[style] = Renderer(self.spec, style)
         return renderer
 
-    def advance(self, seconds: float) -> None:
-        """Move the clock; due dates that pass make invoices Overdue (timers re-check too)."""
-        self.clock.advance(seconds)
+    async def advance(self, seconds: float) -> None:
+        """Move the clock forward, stopping at every timer that falls due on the way, so retries,
+        probes and due dates fire at their own instants, in order."""
+        target = self.clock.seconds() + seconds
+        while True:
+            nxt = self.webhooks.next_due()
+            if nxt is None or nxt > target:
+                break
+            self.clock.advance(max(0.0, nxt - self.clock.seconds()))
+            self.sweep()
+            await self.webhooks.settle_due()
+        self.clock.advance(max(0.0, target - self.clock.seconds()))
         self.sweep()
+        await self.webhooks.settle_due()
 
     def sweep(self) -> int:
         """Run the overdue sweep over every account."""
@@ -64,6 +99,13 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
             if key == settings.all_accounts[0][0]:
                 for url in settings.webhooks:
                     webhooks.add(account, url)
+    chaos = ChaosEngine(webhooks, settings.seed)
     return Runtime(
-        settings=settings, spec=spec, clock=clock, store=store, webhooks=webhooks, coercer=Coercer(spec)
+        settings=settings,
+        spec=spec,
+        clock=clock,
+        store=store,
+        webhooks=webhooks,
+        coercer=Coercer(spec),
+        chaos=chaos,
     )

@@ -148,7 +148,7 @@ def seed_account(store: Store, account: Account) -> None:
             recent = i >= n_invoices - max(3, n_invoices // 6)
             fate = rng.choice(RECENT_FATES if recent else INVOICE_FATES)
             if recent:
-                due = max(due, anchor + timedelta(days=rng.randint(1, 20)))
+                due = max(due, anchor + timedelta(days=rng.randint(45, 75)))  # not due during a short story
             inv = store.create(
                 account,
                 "invoice",

@@ -34,6 +34,7 @@ class Behaviour:
     fail_until: float | None = None  # time.monotonic() deadline
     status: int = 200
     delay: float = 0.0  # seconds to wait before answering (a slow receiver)
+    reject_invalid: bool = True  # answer 401 to a bad signature (when the sink knows the secret)
 
     def answer(self, arrival_index: int) -> int:
         """The status for the n-th arrival (0-based)."""
@@ -68,13 +69,15 @@ class SinkState:
                 payload, activity = None, {}
             aid = activity.get("Id") if isinstance(activity, dict) else None
             key = (str(activity.get("CreatedOn", "")), int(aid)) if isinstance(aid, int) else None
+            verified = verify_signature(body, self.secret) if self.secret else None
+            if verified is False and self.behaviour.reject_invalid and status == 200:
+                status = 401  # a receiver that checks signatures turns a forged one away
             duplicate = isinstance(aid, int) and aid in self._seen
             out_of_order = key is not None and self._last is not None and key < self._last and not duplicate
             if status == 200 and isinstance(aid, int):
                 self._seen.add(aid)
                 if self._last is None or (key is not None and key > self._last):
                     self._last = key
-            verified = verify_signature(body, self.secret) if self.secret else None
             record = {
                 "Index": index,
                 "Path": path,

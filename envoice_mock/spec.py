@@ -64,6 +64,7 @@ class Param:
     names: tuple[str, ...]
     type: TypeRef
     required: bool = False
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ def _operation(
             names=tuple(p.get("names") or [p["as"]]),
             type=parse_type(p.get("type", "string"), enums, models, f"{where}: query {p['as']}"),
             required=bool(p.get("required", False)),
+            default=p.get("default"),
         )
         for p in entry.pop("query", None) or []
     )

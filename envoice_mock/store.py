@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -99,6 +100,8 @@ class Account:
     activities: list[dict[str, Any]] = field(default_factory=list)
     doc_activities: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     sweep_floor: str = ""
+    version: int = 0  # bumped by every write; response caches key on it
+    due_heap: list[tuple[float, int]] = field(default_factory=list)  # (due timestamp, invoice id)
 
     def next_id(self, sequence: str) -> int:
         """The next id of a sequence (ids of different accounts never meet)."""
@@ -329,6 +332,7 @@ class Store:
                 code="InUse",
             )
         del account.table(kind)[row["Id"]]
+        account.version += 1
         if self.journal:
             self.journal.delete_object(account, kind, row["Id"])
         return int(row["Id"])
@@ -466,17 +470,40 @@ class Store:
         return row
 
     def sweep_overdue(self, account: Account) -> int:
-        """Unpaid invoices whose due date passed (since the account began) become Overdue."""
-        now = iso(self.now())
+        """Unpaid invoices whose due date passed (since the account began) become Overdue.
+
+        Cheap enough to run before every request: a heap of due dates is popped only when
+        something fell due.
+        """
+        heap = account.due_heap
+        if not heap:
+            return 0
+        now = self.now().timestamp()
+        if heap[0][0] >= now:
+            return 0
+        floor = parse_iso(account.sweep_floor).timestamp() if account.sweep_floor else 0.0
         moved = 0
-        for row in list(account.table("invoice").values()):
-            due = row.get("Duedate")
-            if row.get("Status") == "Unpaid" and due and account.sweep_floor <= due < now:
-                row["Status"] = "Overdue"
-                self._save(account, "invoice", row)
-                self.record(account, "invoice", row, "Overdue")
-                moved += 1
+        while heap and heap[0][0] < now:
+            due, obj_id = heapq.heappop(heap)
+            row = account.table("invoice").get(obj_id)
+            if (
+                row is None
+                or row.get("Status") != "Unpaid"
+                or not row.get("Duedate")
+                or due < floor
+                or parse_iso(row["Duedate"]).timestamp() != due
+            ):
+                continue
+            row["Status"] = "Overdue"
+            self._save(account, "invoice", row)
+            self.record(account, "invoice", row, "Overdue")
+            moved += 1
         return moved
+
+    def index_due(self, account: Account, row: dict[str, Any]) -> None:
+        """Remember when an unpaid invoice falls due (the sweep skips stale entries)."""
+        if row.get("Status") == "Unpaid" and row.get("Duedate"):
+            heapq.heappush(account.due_heap, (parse_iso(row["Duedate"]).timestamp(), row["Id"]))
 
     # --- activities ---------------------------------------------------------------------
     def record(
@@ -499,6 +526,7 @@ class Store:
         if kind == "estimation" and row.get("InvoiceId"):
             activity["InvoiceId"] = row["InvoiceId"]
         account.activities.append(activity)
+        account.version += 1
         account.doc_activities.setdefault((kind, row["Id"]), []).append(activity)
         if self.journal:
             self.journal.save_activity(account, activity)
@@ -668,6 +696,9 @@ class Store:
         return template.format(**values)
 
     def _save(self, account: Account, kind: str, row: dict[str, Any]) -> None:
+        account.version += 1
+        if kind == "invoice":
+            self.index_due(account, row)
         if self.journal:
             self.journal.save_object(account, kind, row)
             self.journal.save_account(account)

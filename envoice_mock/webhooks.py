@@ -76,7 +76,7 @@ class Webhook:
     catching_up: bool = False
     next_probe: float | None = None
     attempts_failed: int = 0
-    seq: int = 0
+    history: list[list[str]] = field(default_factory=list)  # [when, state] at each change
 
     def describe(self) -> dict[str, Any]:
         """The control API's view of this webhook."""
@@ -91,6 +91,7 @@ class Webhook:
             "Secret": self.secret,
             "StandardWebhooksSecret": whsec(self.secret),
             "CreatedOn": self.created_on,
+            "History": [list(h) for h in self.history],
         }
 
 
@@ -212,7 +213,7 @@ class WebhookEngine:
             hook.delivered.clear()
             hook.retrying.clear()
             hook.held.clear()
-            hook.state = "healthy"
+            self._set_state(hook, "healthy")
             hook.catching_up = False
             self._save(hook)
         ids = {h for h in self.hooks.get(account.key, {})}
@@ -379,8 +380,14 @@ class WebhookEngine:
                 continue
             await asyncio.wait(list(self._inflight), timeout=max(0.0, deadline - time.monotonic()))
 
-    async def run_until_idle(self, max_virtual: float = 30 * 86400.0, timeout: float = 60.0) -> None:
-        """Drive a frozen clock: deliver, jump to the next due attempt, repeat, until nothing is queued."""
+    async def run_until_idle(
+        self,
+        max_virtual: float = 86400.0,
+        timeout: float = 120.0,
+        on_advance: Callable[[], Any] | None = None,
+    ) -> None:
+        """Drive virtual time: deliver, jump to the next due attempt, repeat, until nothing is queued
+        (or `max_virtual` seconds have passed on the clock)."""
         start = self.clock.seconds()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -389,10 +396,18 @@ class WebhookEngine:
             if nxt is None or nxt - start > max_virtual:
                 return
             self.clock.advance(max(0.0, nxt - self.clock.seconds()))
+            if on_advance:
+                on_advance()
 
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def push_now(self, job: Job) -> None:
+        """Queue an attempt due now, after everything already due (chaos releases reordered jobs so)."""
+        job.due = self.clock.seconds()
+        job.order = next(self._order)
+        self._push(job)
 
     def _push(self, job: Job) -> None:
         heapq.heappush(self._jobs, job)
@@ -447,8 +462,11 @@ class WebhookEngine:
             )
             return
         async with self._limit(hook):
-            status, error = await self._send(hook, job, plan)
-        self._after(hook, job, status, error)
+            record = await self._send(hook, job, plan)
+        self._after(hook, job, record["StatusCode"], record["Error"])
+        record["State"] = hook.state
+        for listener in self.listeners:
+            listener(record)
         for _ in range(plan.duplicates):
             self._push(
                 Job(
@@ -463,7 +481,7 @@ class WebhookEngine:
                 )
             )
 
-    async def _send(self, hook: Webhook, job: Job, plan: Plan) -> tuple[int | None, str | None]:
+    async def _send(self, hook: Webhook, job: Job, plan: Plan) -> dict[str, Any]:
         source = self._ids.setdefault(
             f"delivery:{hook.id}", SeededSource(self.settings.seed, "delivery", hook.id)
         )
@@ -498,6 +516,7 @@ class WebhookEngine:
             "Url": hook.url,
             "ActivityId": job.activity["Id"],
             "ActivityType": job.activity["Type"],
+            "ActivityCreatedOn": job.activity.get("CreatedOn"),
             "Attempt": job.attempt,
             "Kind": job.kind,
             "ScheduledAt": _at(self.clock, job.scheduled),
@@ -510,9 +529,7 @@ class WebhookEngine:
             "Body": body.decode(),
         }
         self.deliveries.setdefault(hook.account, []).append(record)
-        for listener in self.listeners:
-            listener(record)
-        return status, error
+        return record
 
     def _after(self, hook: Webhook, job: Job, status: int | None, error: str | None) -> None:
         aid = job.activity["Id"]
@@ -524,20 +541,20 @@ class WebhookEngine:
             if self.journal:
                 self.journal.mark_delivered(hook.account, hook.id, aid)
             if job.kind == "probe":
-                hook.state = "healthy"
+                self._set_state(hook, "healthy")
                 hook.next_probe = None
                 self._start_catch_up(hook)
             elif job.kind == "catchup":
                 self._continue_catch_up(hook)
             if hook.state == "retrying" and not hook.retrying:
-                hook.state = "healthy"
+                self._set_state(hook, "healthy")
             self._save(hook)
             return
         hook.attempts_failed += 1
         if job.kind in ("duplicate", "replay"):
             return
         if job.kind in ("probe", "catchup"):
-            hook.state = "failing"
+            self._set_state(hook, "failing")
             hook.catching_up = False
             hook.held[aid] = job.activity
             self._schedule_probe(hook, now)
@@ -547,7 +564,7 @@ class WebhookEngine:
         if job.attempt <= len(schedule):
             hook.retrying[aid] = job.attempt
             if hook.state == "healthy":
-                hook.state = "retrying"
+                self._set_state(hook, "retrying")
             self._push(
                 Job(
                     now + schedule[job.attempt - 1],
@@ -565,12 +582,17 @@ class WebhookEngine:
         # Exhausted: the webhook is failing; everything not yet delivered is held for catch-up.
         hook.retrying.pop(aid, None)
         hook.held[aid] = job.activity
-        hook.state = "failing"
+        self._set_state(hook, "failing")
         for other in list(hook.retrying):
             hook.held.setdefault(other, self._activity_of(hook, other))
         hook.retrying.clear()
         self._schedule_probe(hook, now)
         self._save(hook)
+
+    def _set_state(self, hook: Webhook, state: str) -> None:
+        if hook.state != state:
+            hook.state = state
+            hook.history.append([webhook_timestamp(self.clock.now()), state])
 
     def _schedule_probe(self, hook: Webhook, now: float) -> None:
         if hook.next_probe is not None and hook.next_probe > now:
@@ -635,7 +657,7 @@ class WebhookEngine:
                     hook.next_probe = None
                     self._schedule_probe(hook, self.clock.seconds())
                 else:
-                    hook.state = "healthy"
+                    self._set_state(hook, "healthy")
                     for activity in owed:
                         self.enqueue(hook, activity)
 
