@@ -1,0 +1,26 @@
+"""envoice-mock: an offline, stateful sandbox of the Envoice invoicing API v1.
+
+The public API: build an app or a runtime from Settings, verify webhook signatures,
+run scenarios, and use the sink receiver in tests.
+"""
+
+from .app import create_app
+from .clock import Clock
+from .config import Settings, settings_from_env
+from .runtime import Runtime, build_runtime
+from .signing import sign, verify_signature
+from .sink import Behaviour, Sink
+
+__all__ = [
+    "Behaviour",
+    "Clock",
+    "Runtime",
+    "Settings",
+    "Sink",
+    "build_runtime",
+    "create_app",
+    "settings_from_env",
+    "sign",
+    "verify_signature",
+]
+__version__ = "0.1.0"

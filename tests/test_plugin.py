@@ -1,0 +1,32 @@
+"""The pytest plugin's fixtures, used as a user would: a real server on a loopback socket."""
+
+from __future__ import annotations
+
+import json
+
+from envoice_mock.pytest_plugin import MockAccount
+from envoice_mock.sink import Sink
+
+
+def test_envoice_gives_a_seeded_account(envoice: MockAccount) -> None:
+    response = envoice.client.get("/api/invoice/all", params={"pageSize": 5})
+    assert response.status_code == 200
+    assert response.json()["Count"] == 5 and envoice.url.startswith("http://127.0.0.1:")
+
+
+def test_each_test_has_its_own_account(envoice: MockAccount) -> None:
+    before = envoice.client.get("/api/tax/all").json()
+    envoice.client.post("/api/tax/new", json={"Name": "Only here", "Percentage": 1}).raise_for_status()
+    assert len(envoice.client.get("/api/tax/all").json()) == len(before) + 1
+
+
+def test_each_test_has_its_own_account_too(envoice: MockAccount) -> None:
+    assert all(t["Name"] != "Only here" for t in envoice.client.get("/api/tax/all").json())
+
+
+def test_envoice_sink_receives_signed_deliveries(envoice: MockAccount, envoice_sink: Sink) -> None:
+    invoice_id = envoice.client.get("/api/invoice/all").json()["Result"][0]["Id"]
+    envoice.client.post("/api/invoice/sendtoaccountant", json={"Id": invoice_id}).raise_for_status()
+    arrival = envoice_sink.wait_count(1)[0]
+    assert arrival["SignatureValid"] is True
+    assert json.loads(arrival["Body"])["Activity"]["InvoiceId"] == invoice_id
