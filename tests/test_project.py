@@ -1,0 +1,29 @@
+"""The project's promises about itself: the README's commands and the fixtures all load."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from envoice_mock.config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS
+from envoice_mock.scenarios import load_scenario, scenario_files
+from envoice_mock.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = re.search(r"## Quick start(.*?)\n## ", readme, re.S)
+    assert quick_start
+    commands = re.findall(r"```sh\n(.+?)\n```", quick_start.group(1))
+    assert len(commands) >= 2 and "envoice-mock serve" in commands[0] and "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci
+
+
+def test_every_shipped_fixture_and_scenario_loads() -> None:
+    spec = load_spec(DEFAULT_FIXTURES)
+    assert len(spec.operations) == 61
+    names = [load_scenario(path, spec).name for path in scenario_files(DEFAULT_SCENARIOS)]
+    assert len(names) == len(set(names)) >= 9
