@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from starlette.datastructures import URLPath
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .codecs import decode_body, encode_json, encode_xml, wants_xml
 from .faults import ApiFault, fault_body
@@ -193,21 +196,44 @@ def validation_fault(exc: ValidationFailed) -> ApiFault:
     return ApiFault(400, errors[0][0], first.message, field=first.field, errors=errors)
 
 
-def api_routes(operations: tuple[Operation, ...]) -> list[Route]:
-    """One Starlette route per path; the methods of the table, lower-cased paths."""
-    by_path: dict[str, dict[str, Operation]] = {}
-    for op in operations:
-        by_path.setdefault(op.path.lower().rstrip("/"), {})[op.method] = op
-    routes = []
-    for path, ops in by_path.items():
-        if len(ops) == 1:
-            ((method, op),) = ops.items()
-            routes.append(Route(path, make_endpoint(op), methods=[method], name=op.id))
-        else:
-            endpoints = {m: make_endpoint(o) for m, o in ops.items()}
+class OperationTable(BaseRoute):
+    """Every API operation behind one route: a dict lookup on the (normalized) path, O(1)
+    however many operations the table declares. A known path with the wrong method is a
+    partial match, which Starlette turns into a 405."""
 
-            async def dispatch(request: Request, endpoints: dict[str, Endpoint] = endpoints) -> Response:
-                return await endpoints[request.method if request.method != "HEAD" else "GET"](request)
+    def __init__(self, operations: tuple[Operation, ...]) -> None:
+        self.table: dict[str, dict[str, ASGIApp]] = {}
+        for op in operations:
+            self.table.setdefault(op.path.lower().rstrip("/"), {})[op.method] = request_response(
+                make_endpoint(op)
+            )
 
-            routes.append(Route(path, dispatch, methods=list(ops)))
-    return routes
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """FULL for a known path and method, PARTIAL for a known path only."""
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        methods = self.table.get(scope["path"])
+        if methods is None:
+            return Match.NONE, {}
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        app = methods.get(method)
+        if app is None:
+            return Match.PARTIAL, {"operation_app": None, "operation_allowed": sorted(methods)}
+        return Match.FULL, {"operation_app": app}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the operation's endpoint, or answer 405 naming the allowed methods."""
+        app = scope.get("operation_app")
+        if app is None:
+            allowed = ", ".join(scope.get("operation_allowed", []))
+            raise HTTPException(405, headers={"Allow": allowed})
+        await app(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        """Operations are not reversed by name."""
+        raise NoMatchFound(name, path_params)
+
+
+def api_routes(operations: tuple[Operation, ...]) -> list[BaseRoute]:
+    """The route(s) serving the operation table."""
+    return [OperationTable(operations)]

@@ -165,7 +165,8 @@ def check_required(data: dict[str, Any], require: tuple[str, ...], errors: list[
             continue
         for i, item in enumerate(data.get(head) or []):
             if isinstance(item, dict):
-                check_required(item, (rest,), sub := [])
+                sub: list[FieldError] = []
+                check_required(item, (rest,), sub)
                 errors.extend(FieldError(f"{head}[{i}].{e.field}", e.message) for e in sub)
 
 

@@ -32,6 +32,9 @@ RETURNS = frozenset({"id", "view", "none", "bool", "status", "link", "list", "en
 REFERENCE_TABLES = ("countries", "currencies", "uilanguages", "dateformats", "gateways")
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class SpecError(ValueError):
     """A fixture file is malformed; the message names the file and what is wrong."""
 
@@ -137,7 +140,7 @@ class Spec:
 def _read(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_LOADER)
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
