@@ -394,12 +394,23 @@ class Store:
     def convert(self, account: Account, estimation_id: Any) -> dict[str, Any]:
         """Create an invoice from an estimation (which becomes Accepted)."""
         est = self.get(account, "estimation", estimation_id)
+        if est.get("InvoiceId") in account.table("invoice"):
+            raise StoreError(
+                f"Estimation {est.get('Number')} was already converted to invoice {est['InvoiceId']}.",
+                field="Id",
+                code="AlreadyConverted",
+            )
         client = account.table("client").get(est.get("ClientId", 0))
         due_days = (client or {}).get("DefaultDueDateInDays") or 15
         now = self.now()
-        items = [
-            {k: v for k, v in item.items() if k not in ("Id",)} for item in clone(est.get("Items") or [])
-        ]
+        items = []
+        for item in clone(est.get("Items") or []):
+            item.pop("Id", None)
+            # A work type or tax deleted since the estimation was written is dropped, not fatal.
+            for ref, table in (("WorkTypeId", "worktype"), ("TaxId", "tax")):
+                if ref in item and item[ref] not in account.table(table):
+                    del item[ref]
+            items.append(item)
         data = {
             "ClientId": est.get("ClientId"),
             "CurrencyId": est.get("CurrencyId"),
@@ -414,6 +425,8 @@ class Store:
             "Status": "Draft",
         }
         invoice = self.create(account, "invoice", {k: v for k, v in data.items() if v is not None})
+        est["InvoiceId"] = invoice["Id"]
+        self._save(account, "estimation", est)
         if est.get("Status") != "Accepted":
             self.change_status(account, "estimation", est["Id"], "Accepted")
         return invoice

@@ -1,0 +1,216 @@
+"""Loading fixtures/: the route table, models, resources and reference data; malformed files fail fast."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from envoice_mock.config import DEFAULT_FIXTURES
+from envoice_mock.handlers import ACTIONS
+from envoice_mock.spec import RETURNS, Spec, SpecError, load_spec
+
+
+@pytest.fixture(scope="module")
+def spec() -> Spec:
+    """The project's own fixtures, loaded once."""
+    return load_spec(DEFAULT_FIXTURES)
+
+
+@pytest.fixture
+def fixtures_copy(tmp_path: Path) -> Path:
+    """A writable copy of fixtures/ to break."""
+    return Path(shutil.copytree(DEFAULT_FIXTURES, tmp_path / "fixtures"))
+
+
+def test_route_table_has_61_operations(spec: Spec) -> None:
+    assert len(spec.operations) == 61
+    assert len({op.id for op in spec.operations}) == 61
+    assert len({(op.method, op.path.lower()) for op in spec.operations}) == 61
+
+
+def test_every_operation_has_a_known_action_and_return(spec: Spec) -> None:
+    for op in spec.operations:
+        assert op.action in ACTIONS, op.id
+        assert op.returns in RETURNS, op.id
+        assert op.method in ("GET", "POST"), op.id
+        assert op.path.startswith("/api/"), op.id
+
+
+def test_operations_follow_the_api_conventions(spec: Spec) -> None:
+    by_id = {op.id: op for op in spec.operations}
+    # reads are GETs with query parameters, writes are POSTs with a body
+    for op in spec.operations:
+        if op.method == "GET":
+            assert op.body is None, op.id
+        else:
+            assert op.body is not None, op.id
+    assert [p.names for p in by_id["worktype.details"].query] == [("workTypeId", "id")]
+    assert [p.names for p in by_id["order.changeshippingdetails"].query] == [("orderId",)]
+    paged = [op.id for op in spec.operations if op.action == "page"]
+    assert sorted(paged) == ["estimation.all", "invoice.all", "order.all", "paymentlink.all", "product.all"]
+    for op_id in paged:
+        names = {n for p in by_id[op_id].query for n in p.names}
+        assert {"queryOptions.page", "queryOptions.pageSize", "page", "pageSize"} <= names
+
+
+def test_every_view_and_body_model_exists(spec: Spec) -> None:
+    for op in spec.operations:
+        if op.view:
+            assert op.view in spec.models
+        if op.body is not None and op.body.kind == "model":
+            assert op.body.name in spec.models
+        if op.resource:
+            assert op.resource in spec.resources
+
+
+def test_resources_status_transitions_use_enum_members(spec: Spec) -> None:
+    for res in spec.resources.values():
+        if not res.status:
+            continue
+        members = set(spec.enums[res.status["enum"]])
+        for old, targets in res.status["transitions"].items():
+            assert old in members
+            assert set(targets) <= members
+        assert res.defaults.get(res.status_field) in members
+
+
+def test_activity_type_enum_is_in_the_documented_order(spec: Spec) -> None:
+    types = spec.enums["ActivityType"]
+    assert len(types) == 49
+    assert types[:4] == ("Created", "Draft", "Cloned", "SentViaEmail")
+    assert spec.enum_index("ActivityType", "Paid") == 11
+    assert spec.enum_index("ActivityType", "OrderCreated") == 29
+    assert spec.enum_index("ActivityType", "Void") == 34
+    assert types[-1] == "InvoiceDigitallySigned"
+
+
+def test_status_enums(spec: Spec) -> None:
+    assert spec.enums["InvoiceStatus"] == ("Draft", "Paid", "Unpaid", "Overdue", "Void")
+    assert spec.enums["EstimationStatus"] == ("Draft", "Accepted", "Rejected")
+    assert spec.enums["ProductStatus"] == ("Active", "NotAvailable", "Inactive")
+    assert spec.enums["OrderStatus"][0] == "PendingPayment"
+    assert len(spec.enums["OrderStatus"]) == 8
+
+
+# --- reference data ------------------------------------------------------------------------
+
+
+def test_countries(spec: Spec) -> None:
+    countries = {c["Id"]: c for c in spec.reference["countries"]}
+    assert len(countries) == len(spec.reference["countries"]) == 249
+    assert countries[235]["Value"] == "GB"
+    assert "United Kingdom" in countries[235]["Name"]
+    assert countries[237]["Value"] == "US"
+    assert "United States" in countries[237]["Name"]
+    assert all(set(c) == {"Id", "Name", "Value"} for c in countries.values())
+
+
+def test_currencies(spec: Spec) -> None:
+    currencies = {c["Id"]: c for c in spec.reference["currencies"]}
+    assert len(currencies) == 32
+    assert currencies[163] == {
+        "Id": 163,
+        "Name": "Euro Member Countries",
+        "Value": "EUR",
+        "Symbol": "€",
+        "Code": "EUR",
+    }
+    assert currencies[170]["Code"] == "GBP"
+    assert currencies[170]["Symbol"] == "£"
+    assert currencies[170]["Name"] == "United Kingdom Pound"
+
+
+def test_ui_languages(spec: Spec) -> None:
+    languages = {lang["Id"]: lang for lang in spec.reference["uilanguages"]}
+    assert len(languages) == 12
+    assert languages[1] == {"Id": 1, "Name": "English", "UiCulture": "en-US"}
+    assert languages[3] == {"Id": 3, "Name": "German", "UiCulture": "de-DE"}
+
+
+def test_payment_gateways(spec: Spec) -> None:
+    gateways = {g["Name"]: g for g in spec.reference["gateways"]}
+    assert {"paypal", "stripe", "payoneer", "square", "klikandpay"} <= set(gateways)
+    assert [c["Value"] for c in gateways["payoneer"]["SupportedCurrencies"]] == ["EUR", "GBP", "USD", "AUD"]
+    assert [c["Value"] for c in gateways["klikandpay"]["SupportedCurrencies"]] == ["EUR"]
+    currency_codes = {c["Value"] for c in spec.reference["currencies"]}
+    for gateway in gateways.values():
+        assert {c["Value"] for c in gateway["SupportedCurrencies"]} <= currency_codes
+
+
+def test_date_formats_are_strings(spec: Spec) -> None:
+    assert spec.reference["dateformats"]
+    assert all(isinstance(f, str) for f in spec.reference["dateformats"])
+    assert "dd/MM/yyyy" in spec.reference["dateformats"]
+
+
+def test_seed_fixture_refers_to_existing_reference_ids(spec: Spec) -> None:
+    ids = {t: {row["Id"] for row in spec.reference[t]} for t in ("countries", "currencies", "uilanguages")}
+    assert set(spec.seed["client_currencies"]) <= ids["currencies"]
+    assert set(spec.seed["client_countries"]) <= ids["countries"]
+    assert set(spec.seed["client_languages"]) <= ids["uilanguages"]
+
+
+# --- malformed fixtures --------------------------------------------------------------------
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_copy_of_the_fixtures_loads(fixtures_copy: Path) -> None:
+    assert len(load_spec(fixtures_copy).operations) == 61
+
+
+@pytest.mark.parametrize(
+    ("filename", "old", "new", "expected"),
+    [
+        ("routes.yaml", "operations:", "operations: [unclosed", "not valid YAML"),
+        ("routes.yaml", "action: list, resource: client", "action: teleport, resource: client", "teleport"),
+        ("routes.yaml", "resource: client, view: ClientDetails}", "resource: nobody, view: X}", "nobody"),
+        (
+            "routes.yaml",
+            "method: GET, path: /api/client/all",
+            "method: PUT, path: /api/client/all",
+            "GET or POST",
+        ),
+        ("routes.yaml", "returns: bool}", "returns: maybe}", "maybe"),
+        ("routes.yaml", "view: ClientDetails}", "view: NoSuchModel}", "NoSuchModel"),
+        ("routes.yaml", "/api/client/candelete", "/api/client/all", "declared twice"),
+        ("routes.yaml", "table: countries}", "table: planets}", "planets"),
+        ("models.yaml", "    Email: string\n", "    Email: strnig\n", "strnig"),
+        ("models.yaml", "  AdditionalEmail:\n    Email: string", "  AdditionalEmail: 7", "AdditionalEmail"),
+        ("resources.yaml", "worktype: {}", "worktype: {colour: blue}", "colour"),
+        ("resources.yaml", "ClientId: client\n", "ClientId: customers\n", "customers"),
+        ("reference/countries.yaml", '- {Id: 1, Name: "Afghanistan"', '- {Id: 1, Name: "Afghanistan', ""),
+    ],
+)
+def test_a_malformed_fixture_fails_naming_the_file(
+    fixtures_copy: Path, filename: str, old: str, new: str, expected: str
+) -> None:
+    _replace(fixtures_copy / filename, old, new)
+    with pytest.raises(SpecError) as caught:
+        load_spec(fixtures_copy)
+    message = str(caught.value)
+    assert Path(filename).name in message
+    assert str(fixtures_copy) in message
+    assert expected in message
+
+
+def test_a_missing_fixture_fails_naming_the_file(fixtures_copy: Path) -> None:
+    (fixtures_copy / "routes.yaml").unlink()
+    with pytest.raises(SpecError, match=r"routes\.yaml: file not found"):
+        load_spec(fixtures_copy)
+
+
+def test_an_operation_without_an_action_is_refused(fixtures_copy: Path) -> None:
+    _replace(fixtures_copy / "routes.yaml", "action: list, resource: client,", "resource: client,")
+    with pytest.raises(SpecError, match=r"routes\.yaml: operation client\.all: missing 'action'"):
+        load_spec(fixtures_copy)
+
+
+def test_spec_error_is_a_value_error() -> None:
+    assert issubclass(SpecError, ValueError)
