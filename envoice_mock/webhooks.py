@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from .clock import Clock, iso, parse_iso, webhook_timestamp
 from .config import Settings
@@ -121,6 +121,43 @@ class Plan:
     marks: list[str] = field(default_factory=list)
 
 
+class Poster(Protocol):
+    """Sends one delivery; answers the HTTP status. Raises TimeoutError or OSError-like errors."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int: ...
+    async def close(self) -> None: ...
+
+
+class AiohttpPoster:
+    """Pooled keep-alive HTTP/1.1 over aiohttp (measured several times faster than httpx here)."""
+
+    def __init__(self, timeout: float, max_connections: int = 256) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and read the (small) answer so the connection goes back to the pool."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, use_dns_cache=True)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self.timeout,
+                trust_env=False,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            await response.read()
+            return response.status
+
+    async def close(self) -> None:
+        """Close the pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 class Chaos(Protocol):
     """Delivery faults injected by scenarios (see chaos.py)."""
 
@@ -136,7 +173,7 @@ class WebhookEngine:
         settings: Settings,
         clock: Clock,
         journal: Any = None,
-        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+        poster: Poster | None = None,
         activity_types: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
@@ -147,8 +184,7 @@ class WebhookEngine:
         self.deliveries: dict[str, list[dict[str, Any]]] = {}
         self.chaos: Chaos | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
-        self._client_factory = client_factory
-        self._client: httpx.AsyncClient | None = None
+        self._poster: Poster | None = poster
         self._jobs: list[Job] = []
         self._order = itertools.count()
         self._wake: asyncio.Event | None = None
@@ -340,17 +376,8 @@ class WebhookEngine:
         if self._task is not None:
             return
         self._wake = asyncio.Event()
-        if self._client is None:
-            self._client = (
-                self._client_factory()
-                if self._client_factory
-                else httpx.AsyncClient(
-                    timeout=self.settings.delivery_timeout,
-                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-                    follow_redirects=False,
-                    trust_env=False,
-                )
-            )
+        if self._poster is None:
+            self._poster = AiohttpPoster(self.settings.delivery_timeout)
         self._resume_after_restart()
         self._task = asyncio.create_task(self._run(), name="envoice-mock-dispatcher")
 
@@ -365,9 +392,8 @@ class WebhookEngine:
             task.cancel()
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._poster is not None:
+            await self._poster.close()
 
     async def settle_due(self, timeout: float = 30.0) -> None:
         """Wait until no attempt is due now and none is in flight (virtual-time friendly)."""
@@ -482,9 +508,9 @@ class WebhookEngine:
             )
 
     async def _send(self, hook: Webhook, job: Job, plan: Plan) -> dict[str, Any]:
-        source = self._ids.setdefault(
-            f"delivery:{hook.id}", SeededSource(self.settings.seed, "delivery", hook.id)
-        )
+        source = self._ids.get(f"delivery:{hook.id}")
+        if source is None:
+            source = self._ids[f"delivery:{hook.id}"] = SeededSource(self.settings.seed, "delivery", hook.id)
         delivery_id = source.uuid()
         body, headers = self.build_request(hook, job, delivery_id, corrupt=plan.corrupt_signature)
         sent_at = self.clock.now()
@@ -499,15 +525,18 @@ class WebhookEngine:
                 "refused": "connection refused",
             }.get(plan.error, plan.error)
         else:
-            assert self._client is not None
+            assert self._poster is not None
             try:
-                response = await self._client.post(hook.url, content=body, headers=headers)
-                status = response.status_code
-            except httpx.TimeoutException:
+                status = await self._poster.post(hook.url, body, headers)
+            except TimeoutError:
                 error = f"no answer within {self.settings.delivery_timeout:g}s (timeout)"
-            except httpx.ConnectError as exc:
-                error = f"connection failed: {exc}" if str(exc) else "connection refused"
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientConnectorError as exc:
+                error = (
+                    f"connection failed: {exc.os_error.strerror or exc}"
+                    if exc.os_error
+                    else "connection refused"
+                )
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
         duration = (time.perf_counter() - started) * 1000
         record = {
