@@ -61,6 +61,21 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="log level")
 
 
+def tune_gc() -> None:
+    """Keep garbage-collection pauses out of request latency.
+
+    The store holds many long-lived small objects; CPython's default thresholds make full
+    collections walk all of them ever more often as it grows (p99 spikes of tens of ms under
+    load). Freezing what start-up built and collecting the young generation less often removes
+    most of those pauses; reference counting still frees almost everything at once.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def serve(args: argparse.Namespace) -> int:
     """Start uvicorn with the app; print what was loaded."""
     import socket
@@ -107,6 +122,7 @@ def serve(args: argparse.Namespace) -> int:
     if settings.state_file and not isinstance(settings.state_file, Path):
         settings = settings.with_(state_file=Path(settings.state_file))
     runtime = build_runtime(settings)
+    tune_gc()
     info = describe(runtime)
     print(
         f"envoice-mock: {info['operations']} operations, {info['models']} models, seed {info['seed']}, "
