@@ -6,6 +6,7 @@ sees only that account; answers are JSON, errors use the API's fault envelope.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -303,7 +304,16 @@ async def scenario_run(request: Request) -> Response:
         raise ApiFault(400, "Required", "is required (the receiver URL, http:// or https://)", field="target")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ApiFault(400, "InvalidValue", "must be an integer", field="seed")
-    run_id = start_background_run(runtime, request.path_params["name"], target, seed)
+    from .scenarios import ScenarioError
+
+    name = request.path_params["name"]
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # names only: never a path on the server
+        raise ApiFault(404, "NotFound", f"There is no scenario {name!r}.")
+    try:
+        run_id = start_background_run(runtime, name, target, seed)
+    except ScenarioError as exc:
+        status = 404 if str(exc).startswith("no scenario") else 400
+        raise ApiFault(status, "NotFound" if status == 404 else "InvalidScenario", str(exc)) from None
     return respond(request, {"RunId": run_id, "Status": "running"}, 202)
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from .chaos import ChaosEngine
 from .clock import Clock
-from .config import Settings
+from .config import Settings, SettingsError
+from .faults import ApiFault
 from .schema import Coercer, Renderer
 from .spec import Spec, load_spec
 from .store import Store
@@ -94,11 +95,19 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
     store.listeners.append(webhooks.on_activity)
     restored = journal.restore(store, webhooks) if journal else False
     if not restored:
-        for key, secret in settings.all_accounts:
+        declared = {a["key"]: a for a in spec.accounts}
+        pairs = [(k, a["secret"]) for k, a in declared.items()] + list(settings.all_accounts)  # flags win
+        for key, secret in dict(pairs).items():
             account = store.add_account(key, secret)
+            entry = declared.get(key, {})
+            urls = [(u, entry.get("webhook_secret")) for u in entry.get("webhooks", [])]
             if key == settings.all_accounts[0][0]:
-                for url in settings.webhooks:
-                    webhooks.add(account, url)
+                urls += [(u, None) for u in settings.webhooks]
+            for url, secret_ in urls:
+                try:
+                    webhooks.add(account, url, secret_)
+                except ApiFault as fault:
+                    raise SettingsError(f"webhook {url!r} of account {key}: {fault.message}") from None
     chaos = ChaosEngine(webhooks, settings.seed)
     return Runtime(
         settings=settings,

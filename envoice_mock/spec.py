@@ -124,6 +124,7 @@ class Spec:
     reference: dict[str, list[Any]]
     seed: dict[str, Any]
     activity_messages: dict[str, Any]
+    accounts: tuple[dict[str, Any], ...] = ()
 
     def operation(self, op_id: str) -> Operation:
         """Look an operation up by id."""
@@ -212,7 +213,38 @@ def load_spec(root: Path) -> Spec:
         reference=reference,
         seed=_read(root / "seed.yaml") or {},
         activity_messages=_read(root / "activities.yaml") or {},
+        accounts=_accounts(root / "accounts.yaml"),
     )
+
+
+def _accounts(path: Path) -> tuple[dict[str, Any], ...]:
+    """Accounts declared in the fixtures (optional file)."""
+    if not path.exists():
+        return ()
+    raw = (_read(path) or {}).get("accounts") or []
+    out = []
+    for i, entry in enumerate(raw):
+        where = f"{path}: account #{i + 1}"
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("key"), str)
+            or not isinstance(entry.get("secret"), str)
+        ):
+            raise SpecError(f"{where}: needs a key and a secret")
+        hooks = entry.get("webhooks") or []
+        if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
+            raise SpecError(f"{where}: webhooks must be a list of URLs")
+        if len(hooks) > 10:
+            raise SpecError(f"{where}: at most 10 webhooks")
+        out.append(
+            {
+                "key": entry["key"],
+                "secret": entry["secret"],
+                "webhooks": hooks,
+                "webhook_secret": entry.get("webhook_secret"),
+            }
+        )
+    return tuple(out)
 
 
 def _operation(
