@@ -102,7 +102,7 @@ class SqliteJournal:
     # --- the webhook engine's journal ---------------------------------------------------
     def save_webhook(self, hook: Webhook) -> None:
         """Upsert a webhook's registration and state."""
-        body = {k: v for k, v in asdict(hook).items() if k not in ("delivered", "retrying", "held")}
+        body = {k: v for k, v in asdict(hook).items() if k not in ("delivered", "retrying", "held", "tries")}
         self._write("INSERT OR REPLACE INTO webhooks VALUES (?, ?, ?)", (hook.account, hook.id, _dumps(body)))
 
     def delete_webhook(self, account_key: str, hook_id: str) -> None:

@@ -77,6 +77,7 @@ class Webhook:
     next_probe: float | None = None
     attempts_failed: int = 0
     history: list[list[str]] = field(default_factory=list)  # [when, state] at each change
+    tries: dict[int, int] = field(default_factory=dict)  # activity id -> attempts sent so far
 
     def describe(self) -> dict[str, Any]:
         """The control API's view of this webhook."""
@@ -339,9 +340,9 @@ class WebhookEngine:
         return out
 
     def build_request(
-        self, hook: Webhook, job: Job, delivery_id: str, corrupt: bool = False
+        self, hook: Webhook, job: Job, delivery_id: str, corrupt: bool = False, attempt: int = 0
     ) -> tuple[bytes, dict[str, str]]:
-        """The signed body and headers of one attempt."""
+        """The signed body and headers of one attempt (`attempt`: the activity's n-th to this hook)."""
         now = self.clock.now()
         timestamp = webhook_timestamp(now)
         activity = self.activity_payload(job.activity)
@@ -363,7 +364,7 @@ class WebhookEngine:
             "User-Agent": "envoice-mock-webhooks/1",
             "X-Envoice-Signature": signature,
             "X-Envoice-Delivery": delivery_id,
-            "X-Envoice-Attempt": str(job.attempt),
+            "X-Envoice-Attempt": str(attempt or job.attempt),
             "webhook-id": msg_id,
             "webhook-timestamp": str(unix),
             "webhook-signature": std,
@@ -512,7 +513,10 @@ class WebhookEngine:
         if source is None:
             source = self._ids[f"delivery:{hook.id}"] = SeededSource(self.settings.seed, "delivery", hook.id)
         delivery_id = source.uuid()
-        body, headers = self.build_request(hook, job, delivery_id, corrupt=plan.corrupt_signature)
+        attempt = hook.tries[job.activity["Id"]] = hook.tries.get(job.activity["Id"], 0) + 1
+        body, headers = self.build_request(
+            hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
+        )
         sent_at = self.clock.now()
         started = time.perf_counter()
         status: int | None = None
@@ -546,7 +550,7 @@ class WebhookEngine:
             "ActivityId": job.activity["Id"],
             "ActivityType": job.activity["Type"],
             "ActivityCreatedOn": job.activity.get("CreatedOn"),
-            "Attempt": job.attempt,
+            "Attempt": attempt,
             "Kind": job.kind,
             "ScheduledAt": _at(self.clock, job.scheduled),
             "SentAt": webhook_timestamp(sent_at),

@@ -204,6 +204,7 @@ def test_exhaustion_failing_probe_and_chronological_catch_up() -> None:
         activities = c.get("/_mock/activities").json()
     delivered = [d for d in log if d["Outcome"] == "delivered"]
     assert [d["Kind"] for d in delivered] == ["probe", "catchup", "catchup"]
+    assert delivered[0]["Attempt"] == 6  # 1 live + 3 retries + a failed probe, then this probe
     ours = [a["Id"] for a in activities if a["InvoiceId"] == invoice["Id"]]
     assert [d["ActivityId"] for d in delivered] == ours  # Created, SentViaEmail, Unpaid: chronological
     assert final["State"] == "healthy" and final["Pending"] == 0 and not final["CatchingUp"]
