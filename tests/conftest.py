@@ -12,8 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.app import create_app
-from envoice_mock.config import Settings
+from envoice_mock.config import DEFAULT_FIXTURES, Settings
 from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.spec import Spec, load_spec
 
 REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
@@ -26,10 +27,16 @@ def settings() -> Settings:
     return Settings(clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0)
 
 
+@pytest.fixture(scope="session")
+def spec() -> Spec:
+    """The shipped fixtures, read once per session."""
+    return load_spec(DEFAULT_FIXTURES)
+
+
 @pytest.fixture
-def runtime(settings: Settings) -> Runtime:
+def runtime(settings: Settings, spec: Spec) -> Runtime:
     """A freshly seeded runtime."""
-    return build_runtime(settings)
+    return build_runtime(settings, spec=spec)
 
 
 @pytest.fixture

@@ -12,20 +12,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.app import create_app
-from envoice_mock.config import DEFAULT_FIXTURES, Settings
+from envoice_mock.config import Settings
 from envoice_mock.runtime import Runtime, build_runtime
-from envoice_mock.spec import Spec, load_spec
+from envoice_mock.spec import Spec
 
 GB, GBP, ENGLISH = 235, 170, 1
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 MISSING_ID = 1  # ids of the sandbox account are far above this
 ITEM_KEYS = {"Code", "FaultMessage", "Group", "UserVisibleMessage"}
-
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec(DEFAULT_FIXTURES)
 
 
 @pytest.fixture(scope="module")

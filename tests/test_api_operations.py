@@ -12,30 +12,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.app import create_app
-from envoice_mock.config import DEFAULT_FIXTURES, Settings
+from envoice_mock.config import Settings
 from envoice_mock.runtime import Runtime, build_runtime
-from envoice_mock.spec import Spec, load_spec
+from envoice_mock.spec import Spec
 
 GB, US, EUR, GBP, ENGLISH, GERMAN = 235, 237, 163, 170, 1, 3
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
 TODAY = "2024-03-01T12:00:00+00:00"  # the frozen clock of conftest
-
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec(DEFAULT_FIXTURES)
-
-
-@pytest.fixture
-def runtime(settings: Settings, spec: Spec) -> Runtime:
-    """conftest's runtime, without re-reading the YAML fixtures for every test."""
-    return build_runtime(settings, spec=spec)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime=runtime), headers=AUTH) as c:
-        yield c
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -12,18 +12,13 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from starlette.testclient import TestClient
 
 from envoice_mock.app import create_app
-from envoice_mock.config import DEFAULT_FIXTURES, Settings
+from envoice_mock.config import Settings
 from envoice_mock.runtime import Runtime, build_runtime
-from envoice_mock.spec import Spec, load_spec
+from envoice_mock.spec import Spec
 
 GB, US, EUR, GBP, ENGLISH = 235, 237, 163, 170, 1
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec(DEFAULT_FIXTURES)
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,6 @@ ALICE = {"x-auth-key": "alice", "x-auth-secret": "alice-secret"}
 BOB = {"x-auth-key": "bob", "x-auth-secret": "bob-secret"}
 
 
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec(DEFAULT_FIXTURES)
-
-
 def serve(settings: Settings, spec: Spec) -> TestClient:
     """An app on a fresh runtime; enter it with `with`."""
     return TestClient(create_app(runtime=build_runtime(settings, spec=spec)), headers=SANDBOX)

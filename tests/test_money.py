@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
-from envoice_mock.config import DEFAULT_FIXTURES, Settings
 from envoice_mock.money import cents, outstanding, price_document, price_item, sum_items
-from envoice_mock.runtime import Runtime, build_runtime
-from envoice_mock.spec import Spec, load_spec
 
 GB, GBP, ENGLISH = 235, 170, 1
-
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec(DEFAULT_FIXTURES)
-
-
-@pytest.fixture
-def runtime(settings: Settings, spec: Spec) -> Runtime:
-    """conftest's runtime, without re-reading the YAML fixtures for every test."""
-    return build_runtime(settings, spec=spec)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    headers = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-    with TestClient(create_app(runtime=runtime), headers=headers) as c:
-        yield c
 
 
 def _dec(value: float) -> Decimal:

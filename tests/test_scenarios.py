@@ -10,20 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from envoice_mock.config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS
+from envoice_mock.config import DEFAULT_SCENARIOS
 from envoice_mock.embedded import run_embedded
 from envoice_mock.scenarios import Scenario, ScenarioError, load_scenario, parse_scenario, scenario_files
 from envoice_mock.sink import Sink
-from envoice_mock.spec import Spec, load_spec
+from envoice_mock.spec import Spec
 
 SECRET = "sandbox-secret"
 BUILT_IN = [p.stem for p in scenario_files(DEFAULT_SCENARIOS)]
-
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    """The shipped fixtures."""
-    return load_spec(DEFAULT_FIXTURES)
 
 
 def run(scenario: Scenario, sink: Sink, seed: int | None = None):  # type: ignore[no-untyped-def]

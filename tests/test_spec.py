@@ -12,12 +12,6 @@ from envoice_mock.handlers import ACTIONS
 from envoice_mock.spec import RETURNS, Spec, SpecError, load_spec
 
 
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    """The project's own fixtures, loaded once."""
-    return load_spec(DEFAULT_FIXTURES)
-
-
 @pytest.fixture
 def fixtures_copy(tmp_path: Path) -> Path:
     """A writable copy of fixtures/ to break."""
