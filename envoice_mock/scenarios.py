@@ -74,6 +74,7 @@ class Step:
     value: Any
     options: dict[str, Any]
     line: int
+    route: tuple[str, str] | None = None  # (method, path) of a `do` step's operation
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def _step(raw: Any, spec: Spec, saved: set[str], fail: Callable[[int, str], Scen
         )
     kind = kinds[0]
     value = raw[kind]
+    route: tuple[str, str] | None = None
     options = {k: v for k, v in raw.items() if k != kind}
     allowed = {
         "do": {"body", "query", "save", "expect_status"},
@@ -206,6 +208,7 @@ def _step(raw: Any, spec: Spec, saved: set[str], fail: Callable[[int, str], Scen
         if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
             raise fail(line, "expect_status must be an HTTP status code")
         value = op.id
+        route = (op.method, op.path)
     elif kind == "event":
         if value not in EVENTS:
             raise fail(line, f"unknown event {value!r}; use one of {', '.join(EVENTS)}")
@@ -236,7 +239,7 @@ def _step(raw: Any, spec: Spec, saved: set[str], fail: Callable[[int, str], Scen
         saved.add(options["save"])
     elif "save" in options:
         raise fail(line, "save takes a name")
-    return Step(kind, value, options, line)
+    return Step(kind, value, options, line, route)
 
 
 def _expectations(
@@ -449,7 +452,8 @@ class ScenarioRunner:
         op_id = step.value
         body = resolve(step.options.get("body"), self.saved)
         query = resolve(step.options.get("query") or {}, self.saved)
-        method, path = _route_of(op_id)
+        assert step.route is not None
+        method, path = step.route
         kwargs: dict[str, Any] = {"params": query}
         if method == "POST":
             kwargs["json"] = body
@@ -526,19 +530,6 @@ class ScenarioRunner:
             self.report.expectations.append(
                 {"name": name, "value": value, "line": line, "ok": ok, "detail": detail}
             )
-
-
-def _route_of(op_id: str) -> tuple[str, str]:
-    from .config import DEFAULT_FIXTURES
-    from .spec import load_spec
-
-    global _ROUTES
-    if _ROUTES is None:
-        _ROUTES = {op.id: (op.method, op.path) for op in load_spec(DEFAULT_FIXTURES).operations}
-    return _ROUTES[op_id]
-
-
-_ROUTES: dict[str, tuple[str, str]] | None = None
 
 
 def judge(name: str, value: Any, report: Report) -> tuple[bool, str]:

@@ -71,7 +71,9 @@ class Webhook:
     since_activity: int
     state: str = "healthy"  # healthy | retrying | failing
     delivered: set[int] = field(default_factory=set)
-    retrying: dict[int, int] = field(default_factory=dict)  # activity id -> attempts made
+    retrying: dict[int, dict[str, Any]] = field(
+        default_factory=dict
+    )  # activity id -> activity, between retries
     held: dict[int, dict[str, Any]] = field(default_factory=dict)  # activity id -> activity, while failing
     catching_up: bool = False
     next_probe: float | None = None
@@ -595,7 +597,7 @@ class WebhookEngine:
             return
         schedule = self.settings.retry_schedule
         if job.attempt <= len(schedule):
-            hook.retrying[aid] = job.attempt
+            hook.retrying[aid] = job.activity
             if hook.state == "healthy":
                 self._set_state(hook, "retrying")
             self._push(
@@ -616,8 +618,8 @@ class WebhookEngine:
         hook.retrying.pop(aid, None)
         hook.held[aid] = job.activity
         self._set_state(hook, "failing")
-        for other in list(hook.retrying):
-            hook.held.setdefault(other, self._activity_of(hook, other))
+        for other, activity in hook.retrying.items():
+            hook.held.setdefault(other, activity)
         hook.retrying.clear()
         self._schedule_probe(hook, now)
         self._save(hook)
@@ -652,12 +654,6 @@ class WebhookEngine:
         hook.catching_up = True
         now = self.clock.seconds()
         self._push(Job(now, next(self._order), hook.id, nxt, 1, "catchup", now, ("catchup",)))
-
-    def _activity_of(self, hook: Webhook, activity_id: int) -> dict[str, Any]:
-        for job in self._jobs:
-            if job.hook_id == hook.id and job.activity["Id"] == activity_id:
-                return job.activity
-        return {"Id": activity_id, "Type": "Updated", "CreatedOn": iso(self.clock.now())}
 
     def _find(self, hook_id: str) -> Webhook | None:
         for hooks in self.hooks.values():
