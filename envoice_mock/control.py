@@ -214,9 +214,12 @@ async def deliveries(request: Request) -> Response:
 
 
 async def settle(request: Request) -> Response:
-    """Wait until nothing is due for delivery now (handy in tests); answers the pending count."""
+    """Wait until nothing is due for delivery now (handy in tests); answers the pending count.
+    With {"flush": true}, deliveries held back by a reorder window are released first."""
     account = authenticate(request)
     runtime = runtime_of(request)
+    if (await json_body(request)).get("flush"):
+        runtime.chaos.flush(account.key)
     await runtime.webhooks.settle_due()
     nxt = runtime.webhooks.next_due()
     return respond(

@@ -498,7 +498,7 @@ class ScenarioRunner:
         import asyncio
 
         while True:  # real time (a demo): let the server's clock run, showing arrivals as they come
-            r = (await self._call("POST", "/_mock/deliveries/settle")).json()
+            r = (await self._call("POST", "/_mock/deliveries/settle", json={"flush": True})).json()
             await self._show_deliveries()
             if r["Pending"] == 0 and r.get("NextDueIn") is None:
                 return

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,15 @@ def test_cli_drives_a_running_server(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED: invoice-lifecycle" in result.stdout
     assert hooks_after == []  # the run removed the webhook it registered
+
+
+def test_speed_plays_waits_in_real_time(spec: Spec) -> None:
+    scenario = load_scenario(DEFAULT_SCENARIOS / "out-of-order-delivery.yaml", spec)
+    with Sink.running(secret=SECRET) as sink:
+        started = time.monotonic()
+        report = asyncio.run(run_embedded(scenario, sink.url, speed=200.0))  # the 30 s retry takes ~0.15 s
+        elapsed = time.monotonic() - started
+    assert report.ok, report.expectations
+    assert elapsed >= 30 / 200
+    retry = next(d for d in report.deliveries if d["Kind"] == "retry")
+    assert retry["SentAt"] >= "2024-01-01T00:00:30"
