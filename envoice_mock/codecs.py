@@ -14,7 +14,7 @@ from .faults import ApiFault
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPES = ("application/x-www-form-urlencoded",)
 XML_TYPES = ("application/xml", "text/xml")
-_INDEX = re.compile(r"\[([^\]]*)\]")
+MAX_XML_DEPTH = 64
 
 
 def decode_body(raw: bytes, content_type: str) -> Any:
@@ -29,6 +29,8 @@ def decode_body(raw: bytes, content_type: str) -> Any:
     if media in JSON_TYPES or media == "" or media.endswith("+json"):
         try:
             return json.loads(text)
+        except RecursionError:
+            raise ApiFault(400, "MalformedJson", "The request body is nested too deeply.") from None
         except json.JSONDecodeError as exc:
             raise ApiFault(
                 400,
@@ -81,7 +83,11 @@ def decode_xml(text: str) -> Any:
     def strip(tag: str) -> str:
         return tag.rsplit("}", 1)[-1]
 
-    def convert(el: ElementTree.Element) -> Any:
+    def convert(el: ElementTree.Element, depth: int = 0) -> Any:
+        if depth > MAX_XML_DEPTH:
+            raise ApiFault(
+                400, "MalformedXml", f"The request body is nested more than {MAX_XML_DEPTH} levels deep."
+            )
         children = list(el)
         if not children:
             if el.attrib.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true":
@@ -89,10 +95,10 @@ def decode_xml(text: str) -> Any:
             return (el.text or "").strip()
         tags = [strip(c.tag) for c in children]
         if len(children) > 1 and len(set(tags)) == 1:
-            return [convert(c) for c in children]
+            return [convert(c, depth + 1) for c in children]
         out: dict[str, Any] = {}
         for tag, child in zip(tags, children, strict=True):
-            out[tag] = convert(child)
+            out[tag] = convert(child, depth + 1)
         return out
 
     result = convert(element)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -41,6 +42,7 @@ def parse_retry_schedule(text: str) -> tuple[float, ...]:
     return delays
 
 
+MAX_DURATION = 100 * 365 * 86400.0
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -58,8 +60,10 @@ def parse_duration(text: str | float | int) -> float:
             value = float(number) * _UNITS.get(unit, 1)
         except ValueError:
             raise SettingsError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 3d)") from None
-    if value < 0:
-        raise SettingsError(f"a duration cannot be negative: {text!r}")
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"a duration must be a finite number of seconds, 0 or more: {text!r}")
+    if value > MAX_DURATION:
+        raise SettingsError(f"a duration of more than 100 years is not useful here: {text!r}")
     return value
 
 
