@@ -23,6 +23,7 @@ import heapq
 import itertools
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from .faults import ApiFault
 from .signing import sign, standard_signature, whsec
 
 MAX_WEBHOOKS = 10
+MAX_LOG = 20_000  # delivery attempts kept per account (the oldest are dropped first)
 PAYLOAD_FIELDS = (
     "Message",
     "Link",
@@ -184,7 +186,7 @@ class WebhookEngine:
         self.clock = clock
         self.journal = journal
         self.hooks: dict[str, dict[str, Webhook]] = {}  # account key -> id -> webhook
-        self.deliveries: dict[str, list[dict[str, Any]]] = {}
+        self.deliveries: dict[str, deque[dict[str, Any]]] = {}  # newest MAX_LOG attempts per account
         self.chaos: Chaos | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._poster: Poster | None = poster
@@ -317,7 +319,7 @@ class WebhookEngine:
         outcome: str | None = None,
     ) -> list[dict[str, Any]]:
         """Delivery attempts of an account, oldest first, optionally filtered."""
-        rows = self.deliveries.get(account.key, [])
+        rows = self.deliveries.get(account.key, ())
         return [
             r
             for r in rows
@@ -563,7 +565,10 @@ class WebhookEngine:
             "Chaos": [*job.marks, *plan.marks],
             "Body": body.decode(),
         }
-        self.deliveries.setdefault(hook.account, []).append(record)
+        log = self.deliveries.get(hook.account)
+        if log is None:
+            log = self.deliveries[hook.account] = deque(maxlen=MAX_LOG)
+        log.append(record)
         return record
 
     def _after(self, hook: Webhook, job: Job, status: int | None, error: str | None) -> None:
