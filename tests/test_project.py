@@ -27,3 +27,17 @@ def test_every_shipped_fixture_and_scenario_loads() -> None:
     assert len(spec.operations) == 61
     names = [load_scenario(path, spec).name for path in scenario_files(DEFAULT_SCENARIOS)]
     assert len(names) == len(set(names)) >= 9
+
+
+def test_the_tree_is_ruff_clean() -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        import pytest
+
+        pytest.skip("ruff is not installed (pip install -e '.[test]' brings it)")
+    result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
