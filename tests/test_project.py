@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from envoice_mock.config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS
 from envoice_mock.scenarios import load_scenario, scenario_files
@@ -30,14 +34,8 @@ def test_every_shipped_fixture_and_scenario_loads() -> None:
 
 
 def test_the_tree_is_ruff_clean() -> None:
-    import shutil
-    import subprocess
-    import sys
-
-    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    ruff = str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
-        import pytest
-
         pytest.skip("ruff is not installed (pip install -e '.[test]' brings it)")
     result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
