@@ -359,7 +359,10 @@ class WebhookEngine:
             separators=(",", ":"),
         ).encode()
         msg_id = f"msg_{hook.id}_{job.activity['Id']}"
-        unix = int(now.timestamp())
+        # The Standard Webhooks timestamp is the real send time, so receivers that check its
+        # freshness (as the standardwebhooks library does, within 5 minutes) accept deliveries
+        # even from a virtual clock; the body's Timestamp stays on the mock's clock.
+        unix = int(time.time())
         std = standard_signature(hook.secret, msg_id, unix, body)
         if corrupt:
             std = "v1," + std[3:][::-1]

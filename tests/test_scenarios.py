@@ -76,7 +76,7 @@ def test_same_seed_gives_byte_identical_deliveries(spec: Spec) -> None:
     def bodies(seed: int) -> list[tuple[str, str, str]]:
         with Sink.running(secret=SECRET) as sink:
             report = run(scenario, sink, seed)
-            arrived = [(a["Body"], a["Delivery"], a["Headers"]["webhook-signature"]) for a in sink.received]
+            arrived = [(a["Body"], a["Delivery"], a["Headers"]["x-envoice-signature"]) for a in sink.received]
             attempted = [(d["Body"], d["DeliveryId"], d["SentAt"]) for d in report.deliveries]
             return arrived + attempted
 

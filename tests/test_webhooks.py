@@ -329,3 +329,16 @@ def test_timestamp_format_has_seven_fraction_digits() -> None:
         webhook_timestamp(datetime(2024, 1, 31, 15, 19, 52, 123456, tzinfo=UTC))
         == "2024-01-31T15:19:52.1234560Z"
     )
+
+
+def test_standard_webhooks_accepts_deliveries_from_a_virtual_clock(sink: Sink) -> None:
+    from standardwebhooks.webhooks import Webhook as StandardWebhook
+
+    with make_client(build_runtime(frozen())) as c:  # the mock's clock says 2024
+        hook = c.post("/_mock/webhooks", json={"Url": sink.url}).json()
+        new_invoice(c)
+        arrival = sink.wait_count(1)[0]
+    payload = json.loads(arrival["Body"])
+    assert payload["Timestamp"].startswith("2024-03-01T12:00:00")
+    headers = {k: v for k, v in arrival["Headers"].items() if k.startswith("webhook-")}
+    assert StandardWebhook(hook["StandardWebhooksSecret"]).verify(arrival["Body"].encode(), headers) == payload
