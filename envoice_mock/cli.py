@@ -53,6 +53,11 @@ def _serve_parser(sub: Any) -> None:
         "--probe-interval", type=parse_duration, help="how often a failing webhook is probed (10s)"
     )
     p.add_argument("--delivery-timeout", type=parse_duration, help="how long a receiver may take (5s)")
+    p.add_argument(
+        "--delivery-concurrency",
+        type=int,
+        help="attempts in flight per webhook (default 1: a healthy receiver sees activities in order)",
+    )
     p.add_argument("--state-file", help="SQLite file that keeps state across restarts (default: memory only)")
     p.add_argument("--clock-start", type=parse_instant, help="start the clock at this instant (virtual time)")
     p.add_argument(
@@ -98,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
         "retry_schedule": args.retry_schedule,
         "probe_interval": args.probe_interval,
         "delivery_timeout": args.delivery_timeout,
+        "delivery_concurrency": args.delivery_concurrency,
         "state_file": args.state_file,
         "clock_start": args.clock_start,
         "clock_speed": args.clock_speed,

@@ -103,7 +103,7 @@ class Settings:
     retry_schedule: tuple[float, ...] = RETRY_PRESETS["default"]
     probe_interval: float = 10.0
     delivery_timeout: float = 5.0
-    delivery_concurrency: int = 8
+    delivery_concurrency: int = 1
     state_file: Path | None = None
     clock_start: datetime | None = None
     clock_speed: float = 1.0
@@ -120,6 +120,8 @@ class Settings:
             raise SettingsError("probe interval must be positive")
         if self.delivery_timeout <= 0:
             raise SettingsError("delivery timeout must be positive")
+        if self.delivery_concurrency < 1:
+            raise SettingsError("delivery concurrency must be 1 or more")
         if self.clock_speed < 0:
             raise SettingsError("clock speed cannot be negative")
 
