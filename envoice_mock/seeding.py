@@ -62,7 +62,7 @@ def seed_account(store: Store, account: Account) -> None:
 
     def at(days_back: float) -> datetime:
         moment = anchor - timedelta(days=days_back)
-        store._now_override = moment.replace(microsecond=0)
+        store.replay_at(moment.replace(microsecond=0))
         return moment
 
     try:
@@ -178,7 +178,7 @@ def seed_account(store: Store, account: Account) -> None:
                 gateways = [g["Name"] for g in inv.get("PaymentGateways") or []]
                 store.pay(account, inv["Id"], gateway=rng.choice(gateways) if gateways else None)
             elif fate == "Overdue":
-                store._now_override = due + timedelta(seconds=1)
+                store.replay_at(due + timedelta(seconds=1))
                 store.change_status(account, "invoice", inv["Id"], "Overdue")
             elif fate == "Void":
                 at_later(store, issued, rng.uniform(3, 9))
@@ -186,7 +186,7 @@ def seed_account(store: Store, account: Account) -> None:
             elif fate == "Unpaid" and due >= anchor:
                 pass  # still awaiting payment at the anchor
             elif fate == "Unpaid":
-                store._now_override = due + timedelta(seconds=1)
+                store.replay_at(due + timedelta(seconds=1))
                 store.change_status(account, "invoice", inv["Id"], "Overdue")
 
         products = []
@@ -273,12 +273,12 @@ def seed_account(store: Store, account: Account) -> None:
                 },
             )
     finally:
-        store._now_override = None
+        store.replay_at(None)
 
 
 def at_later(store: Store, start: datetime, days: float) -> None:
     """Set the seeding instant to `days` after `start`."""
-    store._now_override = (start + timedelta(days=days)).replace(microsecond=0)
+    store.replay_at((start + timedelta(days=days)).replace(microsecond=0))
 
 
 def vat_number(rng: random.Random) -> str:

@@ -145,6 +145,10 @@ class Store:
         self._quiet = False
         self._now_override: datetime | None = None
 
+    def replay_at(self, moment: datetime | None) -> None:
+        """Make `now()` answer `moment` (seeding writes history this way); None: the clock again."""
+        self._now_override = moment
+
     def now(self) -> datetime:
         """The store's notion of now: the clock, or the instant seeding is replaying."""
         return self._now_override or self.clock.now()
