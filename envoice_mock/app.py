@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -70,12 +71,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is None:
         runtime = build_runtime(settings or Settings())
 
+    async def tick() -> None:
+        # Due dates pass while nobody calls the API, too: sweep once a (real) second.
+        while True:
+            await asyncio.sleep(1.0)
+            runtime.sweep()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.webhooks.start()
+        ticker = asyncio.create_task(tick()) if runtime.clock.speed > 0 else None
         try:
             yield
         finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
             await runtime.webhooks.stop()
 
     app = Starlette(

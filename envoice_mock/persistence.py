@@ -94,9 +94,9 @@ class SqliteJournal:
         )
 
     def forget_account(self, key: str) -> None:
-        """Drop an account's rows and activities (before it is re-seeded)."""
+        """Drop an account's rows, activities and delivery marks (before it is re-seeded)."""
         with self.transaction():
-            for table in ("objects", "activities"):
+            for table in ("objects", "activities", "delivered"):
                 self.db.execute(f"DELETE FROM {table} WHERE account=?", (key,))
 
     # --- the webhook engine's journal ---------------------------------------------------

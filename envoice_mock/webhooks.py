@@ -254,6 +254,7 @@ class WebhookEngine:
             hook.delivered.clear()
             hook.retrying.clear()
             hook.held.clear()
+            hook.tries.clear()
             self._set_state(hook, "healthy")
             hook.catching_up = False
             self._save(hook)

@@ -341,4 +341,22 @@ def test_standard_webhooks_accepts_deliveries_from_a_virtual_clock(sink: Sink) -
     payload = json.loads(arrival["Body"])
     assert payload["Timestamp"].startswith("2024-03-01T12:00:00")
     headers = {k: v for k, v in arrival["Headers"].items() if k.startswith("webhook-")}
-    assert StandardWebhook(hook["StandardWebhooksSecret"]).verify(arrival["Body"].encode(), headers) == payload
+    assert (
+        StandardWebhook(hook["StandardWebhooksSecret"]).verify(arrival["Body"].encode(), headers) == payload
+    )
+
+
+def test_a_due_date_passing_unobserved_still_fires_overdue(sink: Sink) -> None:
+    runtime = build_runtime(frozen(clock_speed=600.0))  # ten virtual minutes per real second
+    with make_client(runtime) as c:
+        c.post("/_mock/webhooks", json={"Url": sink.url})
+        invoice = new_invoice(c)
+        now = c.get("/_mock/clock").json()["Now"]
+        c.post("/api/invoice/update", json={"Id": invoice["Id"], "IssuedOn": now, "Duedate": now})
+        c.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
+        # No more API calls: the server's own ticker notices the due date has passed.
+        arrivals = sink.wait_for(lambda rs: any(json.loads(r["Body"])["Activity"]["Type"] == 13 for r in rs))
+    overdue = [
+        json.loads(r["Body"])["Activity"] for r in arrivals if json.loads(r["Body"])["Activity"]["Type"] == 13
+    ]
+    assert overdue[0]["InvoiceId"] == invoice["Id"]
