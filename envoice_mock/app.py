@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -61,6 +62,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     """The last resort: never a bare 500 page; the fault envelope, and the error logged."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    trace = "".join(traceback.format_exception(exc))
+    request.app.state.runtime.errors.append(f"{request.method} {request.url.path}: {trace}")
     return fault_response(
         request, ApiFault(500, "InternalError", f"The mock failed: {type(exc).__name__}: {exc}")
     )

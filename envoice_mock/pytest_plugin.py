@@ -72,10 +72,14 @@ def envoice(envoice_server: MockServer, request: pytest.FixtureRequest) -> Itera
     """A fresh account for this test, isolated from every other test's."""
     key = f"test-{next(_counter)}-{request.node.name}"[:120]
     secret = f"secret-{key}"
+    errors_before = len(envoice_server.runtime.errors)
     with httpx.Client(
         base_url=envoice_server.url, headers={"x-auth-key": key, "x-auth-secret": secret}, timeout=10.0
     ) as client:
         yield MockAccount(envoice_server.url, key, secret, client)
+    new_errors = envoice_server.runtime.errors[errors_before:]
+    if new_errors:  # the server thread failed: surface its traceback in the test that caused it
+        pytest.fail("envoice-mock failed while serving this test:\n" + "\n".join(new_errors), pytrace=False)
 
 
 @pytest.fixture

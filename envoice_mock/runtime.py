@@ -50,6 +50,7 @@ class Runtime:
     chaos: ChaosEngine
     renderers: dict[str, Renderer] = field(default_factory=dict)
     responses: ResponseCache = field(default_factory=ResponseCache)
+    errors: list[str] = field(default_factory=list)  # unhandled errors (the pytest plugin re-raises them)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def renderer_for(self, style: str | None = None) -> Renderer:

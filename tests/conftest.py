@@ -16,6 +16,8 @@ from envoice_mock.config import DEFAULT_FIXTURES, Settings
 from envoice_mock.runtime import Runtime, build_runtime
 from envoice_mock.spec import Spec, load_spec
 
+pytest_plugins = ("pytester",)  # tests of our own pytest plugin run inner pytest sessions
+
 REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from envoice_mock.pytest_plugin import MockAccount
 from envoice_mock.sink import Sink
 
@@ -30,3 +32,18 @@ def test_envoice_sink_receives_signed_deliveries(envoice: MockAccount, envoice_s
     arrival = envoice_sink.wait_count(1)[0]
     assert arrival["SignatureValid"] is True
     assert json.loads(arrival["Body"])["Activity"]["InvoiceId"] == invoice_id
+
+
+def test_server_errors_surface_in_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_breaks_the_mock(envoice, envoice_server, monkeypatch):
+            def boom(*args, **kwargs):
+                raise RuntimeError("kaboom")
+            monkeypatch.setattr(envoice_server.runtime.store, "page", boom)
+            assert envoice.client.get("/api/invoice/all").status_code == 500
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*envoice-mock failed while serving this test*", "*RuntimeError: kaboom*"])
