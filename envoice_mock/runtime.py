@@ -65,13 +65,7 @@ class Runtime:
         """Move the clock forward, stopping at every timer that falls due on the way, so retries,
         probes and due dates fire at their own instants, in order."""
         target = self.clock.seconds() + seconds
-        while True:
-            nxt = self.webhooks.next_due()
-            if nxt is None or nxt > target:
-                break
-            self.clock.advance(max(0.0, nxt - self.clock.seconds()))
-            self.sweep()
-            await self.webhooks.settle_due()
+        await self.webhooks.run_until_idle(max_virtual=seconds, on_advance=self.sweep)
         self.clock.advance(max(0.0, target - self.clock.seconds()))
         self.sweep()
         await self.webhooks.settle_due()

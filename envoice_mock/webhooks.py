@@ -197,7 +197,8 @@ class WebhookEngine:
         self._inflight: set[asyncio.Task[None]] = set()
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._ids: dict[str, SeededSource] = {}
-        self._unsubscribe = clock.on_advance(self._poke)
+        self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
+        clock.on_advance(self._poke)
 
     # --- subscriptions ------------------------------------------------------------------
     def add(self, account: AccountLike, url: Any, secret: Any = None) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class WebhookEngine:
             raise ApiFault(
                 400, "WebhookLimit", f"An account can register at most {MAX_WEBHOOKS} webhooks.", field="Url"
             )
-        source = self._ids.setdefault(account.key, SeededSource(self.settings.seed, "webhooks", account.key))
+        source = self._source("webhooks", account.key)
         hook = Webhook(
             id="wh_" + source.token(6),
             account=account.key,
@@ -224,7 +225,7 @@ class WebhookEngine:
             created_on=iso(self.clock.now()),
             since_activity=account.activities[-1]["Id"] if account.activities else 0,
         )
-        hooks[hook.id] = hook
+        hooks[hook.id] = self._by_id[hook.id] = hook
         self._save(hook)
         return hook.describe()
 
@@ -234,6 +235,7 @@ class WebhookEngine:
         if hook_id not in hooks:
             raise ApiFault(404, "NotFound", f"There is no webhook {hook_id!r}.", field="id")
         del hooks[hook_id]
+        self._by_id.pop(hook_id, None)
         self._jobs = [j for j in self._jobs if j.hook_id != hook_id]
         heapq.heapify(self._jobs)
         if self.journal:
@@ -242,10 +244,6 @@ class WebhookEngine:
     def describe(self, account: AccountLike) -> list[dict[str, Any]]:
         """Every webhook of the account."""
         return [h.describe() for h in self.hooks.get(account.key, {}).values()]
-
-    def webhook(self, account_key: str, hook_id: str) -> Webhook | None:
-        """One webhook by id."""
-        return self.hooks.get(account_key, {}).get(hook_id)
 
     def forget_activities(self, account: AccountLike) -> None:
         """After a reset: the account's history starts again; webhooks keep their URLs."""
@@ -274,7 +272,6 @@ class WebhookEngine:
         hook: Webhook,
         activity: dict[str, Any],
         kind: str = "live",
-        delay: float = 0.0,
         marks: tuple[str, ...] = (),
     ) -> None:
         """Queue the first attempt of an activity to one webhook (held while the hook is failing)."""
@@ -282,7 +279,7 @@ class WebhookEngine:
             hook.held[activity["Id"]] = activity
             return
         now = self.clock.seconds()
-        jobs = [Job(now + delay, next(self._order), hook.id, activity, 1, kind, now, marks)]
+        jobs = [Job(now, next(self._order), hook.id, activity, 1, kind, now, marks)]
         if self.chaos and kind == "live":
             jobs = self.chaos.on_enqueue(hook, jobs)
         for job in jobs:
@@ -438,6 +435,30 @@ class WebhookEngine:
         if self._wake is not None:
             self._wake.set()
 
+    def _queue(
+        self,
+        hook: Webhook,
+        activity: dict[str, Any],
+        due: float,
+        kind: str,
+        attempt: int = 1,
+        marks: tuple[str, ...] = (),
+        scheduled: float | None = None,
+    ) -> None:
+        """Queue an attempt at `due` (clock seconds), after everything already queued for then."""
+        now = self.clock.seconds()
+        job = Job(
+            due,
+            next(self._order),
+            hook.id,
+            activity,
+            attempt,
+            kind,
+            now if scheduled is None else scheduled,
+            marks,
+        )
+        self._push(job)
+
     def push_now(self, job: Job) -> None:
         """Queue an attempt due now, after everything already due (chaos releases reordered jobs so)."""
         job.due = self.clock.seconds()
@@ -474,7 +495,7 @@ class WebhookEngine:
         return sem
 
     async def _attempt(self, job: Job) -> None:
-        hook = self._find(job.hook_id)
+        hook = self._by_id.get(job.hook_id)
         if hook is None:
             return
         if job.kind in ("live", "retry") and hook.state == "failing":
@@ -483,18 +504,9 @@ class WebhookEngine:
             return
         plan = self.chaos.plan(hook, job) if self.chaos else Plan()
         if plan.delay > 0:
-            self._push(
-                Job(
-                    self.clock.seconds() + plan.delay,
-                    next(self._order),
-                    hook.id,
-                    job.activity,
-                    job.attempt,
-                    job.kind,
-                    job.scheduled,
-                    (*job.marks, *plan.marks),
-                )
-            )
+            due = self.clock.seconds() + plan.delay
+            marks = (*job.marks, *plan.marks)
+            self._queue(hook, job.activity, due, job.kind, job.attempt, marks, scheduled=job.scheduled)
             return
         async with self._limit(hook):
             record = await self._send(hook, job, plan)
@@ -503,24 +515,10 @@ class WebhookEngine:
         for listener in self.listeners:
             listener(record)
         for _ in range(plan.duplicates):
-            self._push(
-                Job(
-                    self.clock.seconds(),
-                    next(self._order),
-                    hook.id,
-                    job.activity,
-                    1,
-                    "duplicate",
-                    self.clock.seconds(),
-                    ("duplicate",),
-                )
-            )
+            self._queue(hook, job.activity, self.clock.seconds(), "duplicate", marks=("duplicate",))
 
     async def _send(self, hook: Webhook, job: Job, plan: Plan) -> dict[str, Any]:
-        source = self._ids.get(f"delivery:{hook.id}")
-        if source is None:
-            source = self._ids[f"delivery:{hook.id}"] = SeededSource(self.settings.seed, "delivery", hook.id)
-        delivery_id = source.uuid()
+        delivery_id = self._source("delivery", hook.id).uuid()
         attempt = hook.tries[job.activity["Id"]] = hook.tries.get(job.activity["Id"], 0) + 1
         body, headers = self.build_request(
             hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
@@ -609,17 +607,8 @@ class WebhookEngine:
             hook.retrying[aid] = job.activity
             if hook.state == "healthy":
                 self._set_state(hook, "retrying")
-            self._push(
-                Job(
-                    now + schedule[job.attempt - 1],
-                    next(self._order),
-                    hook.id,
-                    job.activity,
-                    job.attempt + 1,
-                    "retry",
-                    now,
-                    job.marks,
-                )
+            self._queue(
+                hook, job.activity, now + schedule[job.attempt - 1], "retry", job.attempt + 1, job.marks
             )
             self._save(hook)
             return
@@ -644,7 +633,7 @@ class WebhookEngine:
         hook.next_probe = now + self.settings.probe_interval
         oldest = self._oldest_held(hook)
         if oldest is not None:
-            self._push(Job(hook.next_probe, next(self._order), hook.id, oldest, 1, "probe", now, ("probe",)))
+            self._queue(hook, oldest, hook.next_probe, "probe", marks=("probe",))
 
     def _oldest_held(self, hook: Webhook) -> dict[str, Any] | None:
         if not hook.held:
@@ -661,14 +650,15 @@ class WebhookEngine:
             hook.catching_up = False
             return
         hook.catching_up = True
-        now = self.clock.seconds()
-        self._push(Job(now, next(self._order), hook.id, nxt, 1, "catchup", now, ("catchup",)))
+        self._queue(hook, nxt, self.clock.seconds(), "catchup", marks=("catchup",))
 
-    def _find(self, hook_id: str) -> Webhook | None:
-        for hooks in self.hooks.values():
-            if hook_id in hooks:
-                return hooks[hook_id]
-        return None
+    def _source(self, *namespace: str) -> SeededSource:
+        """The seeded id source of a namespace, built once (ids depend only on seed and order)."""
+        key = ":".join(namespace)
+        source = self._ids.get(key)
+        if source is None:
+            source = self._ids[key] = SeededSource(self.settings.seed, *namespace)
+        return source
 
     def _save(self, hook: Webhook) -> None:
         if self.journal:
@@ -676,7 +666,7 @@ class WebhookEngine:
 
     def restore_webhook(self, hook: Webhook) -> None:
         """Put back a webhook loaded from the journal."""
-        self.hooks.setdefault(hook.account, {})[hook.id] = hook
+        self.hooks.setdefault(hook.account, {})[hook.id] = self._by_id[hook.id] = hook
 
     def _resume_after_restart(self) -> None:
         """Queue what restored webhooks still owe: at least once, never zero."""
