@@ -17,8 +17,7 @@ from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
 from .pages import render_html, render_pdf
-from .routing import authenticate, fault_response, read_body, respond, runtime_of
-from .store import StoreError
+from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -33,15 +32,13 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def guarded(handler: Any) -> Any:
-    """Turn ApiFault/StoreError raised by a control handler into fault responses."""
+    """Turn the expected errors of a control handler into fault responses, as API endpoints do."""
 
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)  # type: ignore[no-any-return]
-        except ApiFault as fault:
-            return fault_response(request, fault)
-        except StoreError as exc:
-            return fault_response(request, ApiFault(exc.status, exc.code, exc.message, field=exc.field))
+        except EXPECTED_ERRORS as exc:
+            return fault_response(request, fault_of(exc))
 
     endpoint.__name__ = handler.__name__
     return endpoint

@@ -167,12 +167,8 @@ def make_endpoint(op: Operation) -> Endpoint:
                 body=await parse_body(op, request, runtime),
             )
             reply = action(call)
-        except ApiFault as fault:
-            return fault_response(request, fault)
-        except ValidationFailed as exc:
-            return fault_response(request, validation_fault(exc))
-        except StoreError as exc:
-            return fault_response(request, ApiFault(exc.status, exc.code, exc.message, field=exc.field))
+        except EXPECTED_ERRORS as exc:
+            return fault_response(request, fault_of(exc))
         response = respond(request, reply.value, reply.status)
         if cacheable:
             runtime.responses.put(key, response)
@@ -180,6 +176,19 @@ def make_endpoint(op: Operation) -> Endpoint:
 
     endpoint.__name__ = op.id.replace(".", "_")
     return endpoint
+
+
+EXPECTED_ERRORS = (ApiFault, ValidationFailed, StoreError)
+
+
+def fault_of(exc: Exception) -> ApiFault:
+    """The fault to answer for an expected error (bad request, refused by the store, ...)."""
+    if isinstance(exc, ApiFault):
+        return exc
+    if isinstance(exc, ValidationFailed):
+        return validation_fault(exc)
+    assert isinstance(exc, StoreError)
+    return ApiFault(exc.status, exc.code, exc.message, field=exc.field)
 
 
 def validation_fault(exc: ValidationFailed) -> ApiFault:
