@@ -13,7 +13,7 @@ from typing import Any
 from .faults import ApiFault
 from .schema import Renderer
 from .spec import Operation
-from .store import Account, Store
+from .store import Account, Store, paginate
 
 
 @dataclass
@@ -85,19 +85,9 @@ def act_search(call: Call) -> Reply:
     rows = call.store.search(call.account, _kind(call), p.get("query"), p.get("orderBy"), p.get("order"))
     total = len(rows)
     if p.get("page") is not None or p.get("pageSize") is not None:
-        _, rows = _page_list(rows, p.get("page"), p.get("pageSize"))
+        _, rows = paginate(rows, p.get("page"), p.get("pageSize"))
     rendered = [_view(call, r) for r in rows]
     return Reply(_envelope(call, total, rendered) if call.op.returns == "envelope" else rendered)
-
-
-def _page_list(rows: list[Any], page: int | None, size: int | None) -> tuple[int, list[Any]]:
-    if page is not None and page < 1:
-        raise ApiFault(400, "InvalidValue", "page is 1-based: it must be 1 or more", field="page")
-    if size is not None and size < 1:
-        raise ApiFault(400, "InvalidValue", "must be 1 or more", field="pageSize")
-    size = size or len(rows) or 1
-    start = ((page or 1) - 1) * size
-    return len(rows), rows[start : start + size]
 
 
 def act_details(call: Call) -> Reply:

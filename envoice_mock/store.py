@@ -227,15 +227,7 @@ class Store:
         self, account: Account, kind: str, page: int | None, size: int | None
     ) -> tuple[int, list[dict[str, Any]]]:
         """(total, rows of the 1-based page); no page size means everything."""
-        rows = self.rows(account, kind)
-        if page is not None and page < 1:
-            raise StoreError("page is 1-based: it must be 1 or more.", field="page")
-        if size is not None and size < 1:
-            raise StoreError("pageSize must be 1 or more.", field="pageSize")
-        if size is None:
-            return len(rows), rows if (page or 1) == 1 else []
-        start = ((page or 1) - 1) * size
-        return len(rows), rows[start : start + size]
+        return paginate(self.rows(account, kind), page, size)
 
     def search(
         self,
@@ -718,6 +710,17 @@ class Store:
         if self.journal:
             self.journal.save_object(account, kind, row)
             self.journal.save_account(account)
+
+
+def paginate(rows: list[Any], page: int | None, size: int | None) -> tuple[int, list[Any]]:
+    """(total, rows of the 1-based page); no size means one page of everything."""
+    if page is not None and page < 1:
+        raise StoreError("page is 1-based: it must be 1 or more.", field="page", code="InvalidValue")
+    if size is not None and size < 1:
+        raise StoreError("pageSize must be 1 or more.", field="pageSize", code="InvalidValue")
+    size = size or len(rows) or 1
+    start = ((page or 1) - 1) * size
+    return len(rows), rows[start : start + size]
 
 
 def clone(value: Any) -> Any:
