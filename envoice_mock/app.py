@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import Settings
 from .control import control_routes
 from .faults import ApiFault
+from .observing import observed_routes, observing_middleware, start_observing
 from .routing import api_routes, fault_response
 from .runtime import Runtime, build_runtime
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.webhooks.start()
+        start_observing(runtime)
         ticker = asyncio.create_task(tick()) if runtime.clock.speed > 0 else None
         try:
             yield
@@ -94,12 +96,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await runtime.webhooks.stop()
 
     app = Starlette(
-        routes=[*api_routes(runtime.spec.operations), *control_routes()],
+        routes=[*api_routes(runtime.spec.operations), *observed_routes(), *control_routes()],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.add_middleware(NormalizePath)
+    observing_middleware(app, runtime)
     return app
 
 

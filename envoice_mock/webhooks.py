@@ -140,6 +140,8 @@ class AiohttpPoster:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        # Told of every answer (request headers, status, answer body): the dashboard's attempt detail.
+        self.on_answer: Callable[[dict[str, str], int, bytes], None] | None = None
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST and read the (small) answer so the connection goes back to the pool."""
@@ -153,7 +155,9 @@ class AiohttpPoster:
                 skip_auto_headers=("User-Agent",),
             )
         async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-            await response.read()
+            answer = await response.read()
+            if self.on_answer is not None:
+                self.on_answer(headers, response.status, answer)
             return response.status
 
     async def close(self) -> None:
