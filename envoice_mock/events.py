@@ -72,6 +72,7 @@ class Subscriber:
         self.types = types
         self.queue: deque[Event] = deque()
         self.overflowed = False
+        self.closed = False  # the server is shutting down: end the stream
         self.wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
 
@@ -98,17 +99,16 @@ class Subscriber:
         else:  # published from another thread (a test driving the store directly)
             self._loop.call_soon_threadsafe(self.wake.set)
 
-    async def next_batch(self, timeout: float) -> list[Event]:
-        """Every queued event, waiting up to `timeout` seconds for one to arrive."""
-        if not self.queue and not self.overflowed:
+    async def next_batch(self, timeout: float, most: int = 100) -> list[Event]:
+        """Up to `most` queued events, waiting up to `timeout` seconds for one to arrive."""
+        if not self.queue and not self.overflowed and not self.closed:
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout)
             except TimeoutError:
                 return []
-        batch = list(self.queue)
-        self.queue.clear()
-        return batch
+        queue = self.queue
+        return [queue.popleft() for _ in range(min(most, len(queue)))]
 
 
 class EventBus:
@@ -163,6 +163,13 @@ class EventBus:
         sub = Subscriber(account, self.queue_limit, types)
         subscribers.add(sub)
         return sub
+
+    def close_all(self) -> None:
+        """End every open stream (server shutdown); safe to call from any thread."""
+        for subscribers in list(self._subscribers.values()):
+            for sub in list(subscribers):
+                sub.closed = True
+                sub._signal()
 
     def unsubscribe(self, sub: Subscriber) -> None:
         """Forget a reader (idempotent)."""

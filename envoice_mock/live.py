@@ -8,6 +8,8 @@ detail of one delivery attempt (`/_mock/deliveries/{id}`). Authenticated like th
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,6 +29,10 @@ from .signing import standard_signature, verify_signature
 if TYPE_CHECKING:
     from .runtime import Runtime
 
+# Events written at once: the rest wait in the reader's bounded queue, so the server's flow
+# control holds a slow reader back and its queue fills (and it is dropped) instead of
+# the server buffering without end.
+BATCH = 100
 HEARTBEAT = 15.0  # seconds between keep-alive comments on an idle stream
 DETAILS_KEPT = 5000  # attempts whose wire headers and answer are kept for the detail view
 ANSWER_SHOWN = 1024  # bytes of a receiver's answer kept
@@ -85,6 +91,33 @@ def attach_answer_capture(runtime: Runtime) -> None:
         poster.on_answer = install(runtime).answers
 
 
+def end_streams_on_exit_signals(runtime: Runtime) -> None:
+    """Event streams never end by themselves, and uvicorn waits for open responses before it
+    exits: chain onto its SIGINT/SIGTERM handlers so that a stop ends every stream at once.
+    (Only in the main thread, where the CLI runs uvicorn.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    bus = install(runtime).bus
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous) or getattr(previous, "ends_event_streams", False):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            bus.close_all()
+            previous(signum, frame)
+
+        handler.ends_event_streams = True  # type: ignore[attr-defined]
+        signal.signal(sig, handler)
+
+
+def close_streams(runtime: Runtime) -> None:
+    """End every open event stream of a runtime (before stopping a server in a thread)."""
+    live = runtime.extras.get("live")
+    if live is not None:
+        live.bus.close_all()
+
+
 def live_of(request: Request) -> Live:
     """The observers of the request's runtime."""
     return install(runtime_of(request))
@@ -122,15 +155,18 @@ async def events(request: Request) -> Response:
                 if wanted is None or event.type in wanted:
                     yield event.wire()
             sent = backlog[-1].id if backlog else 0
-            while not sub.overflowed:
-                batch = await sub.next_batch(HEARTBEAT)
-                if sub.overflowed:
+            while not sub.overflowed and not sub.closed:
+                batch = await sub.next_batch(HEARTBEAT, BATCH)
+                if sub.overflowed or sub.closed:
                     break
                 if not batch:
                     yield b": keep-alive\n\n"
                     continue
                 yield b"".join(e.wire() for e in batch if e.id > sent)
-            yield b'event: overflow\ndata: {"Reason":"this reader fell behind; reconnect with Last-Event-ID"}\n\n'
+            if sub.overflowed:
+                yield b'event: overflow\ndata: {"Reason":"this reader fell behind; reconnect with Last-Event-ID"}\n\n'
+            else:
+                yield b'event: bye\ndata: {"Reason":"the server is shutting down"}\n\n'
         finally:
             live.bus.unsubscribe(sub)
 

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from .clock import webhook_timestamp
 from .docs import docs_routes
 from .journal import JournalMiddleware
-from .live import attach_answer_capture, install, live_routes
+from .live import attach_answer_capture, end_streams_on_exit_signals, install, live_routes
 from .ui import ui_routes
 
 if TYPE_CHECKING:
@@ -37,5 +37,6 @@ def observing_middleware(app: Starlette, runtime: Runtime) -> None:
 
 
 def start_observing(runtime: Runtime) -> None:
-    """Once the webhook dispatcher runs: capture what receivers answer."""
+    """Once the webhook dispatcher runs: capture what receivers answer; end streams on a stop."""
     attach_answer_capture(runtime)
+    end_streams_on_exit_signals(runtime)

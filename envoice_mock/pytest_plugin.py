@@ -3,7 +3,8 @@
 Fixtures:
     envoice_server   the running mock (session): `.url`, `.runtime`
     envoice          a fresh, isolated, seeded account for this test: `.url`, `.headers`,
-                     `.key`, `.secret`, `.client` (an httpx.Client with the auth headers)
+                     `.key`, `.secret`, `.client` (an httpx.Client with the auth headers),
+                     `.requests(method=, path=, status=)` (the API calls it made, newest first)
     envoice_sink     a webhook receiver on a free loopback port, registered to that account
 """
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
 from .app import create_app
 from .config import Settings
+from .live import close_streams
 from .runtime import Runtime, build_runtime
 from .sink import ServerThread, Sink
 
@@ -51,6 +54,25 @@ class MockAccount:
         """The x-auth-key / x-auth-secret headers."""
         return {"x-auth-key": self.key, "x-auth-secret": self.secret}
 
+    def requests(
+        self, method: str | None = None, path: str | None = None, status: int | str | None = None
+    ) -> list[dict[str, Any]]:
+        """The API calls this account made, newest first (the mock's request journal), filtered by
+        method, path (exact, or a glob such as `/api/invoice/*`) and status (`201` or `4xx`).
+        Each has Method, Path, Query, Headers (secrets redacted), Body, Json, Status, DurationMs."""
+        params = {"method": method, "path": path, "status": None if status is None else str(status)}
+        params = {k: v for k, v in params.items() if v is not None}
+        rows: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            answer = self.client.get("/_mock/requests", params={**params, "page": page, "pageSize": 500})
+            answer.raise_for_status()
+            data = answer.json()
+            rows.extend(data["Result"])
+            if len(rows) >= data["TotalCount"] or not data["Result"]:
+                return rows
+            page += 1
+
 
 @pytest.fixture(scope="session")
 def envoice_server() -> Iterator[MockServer]:
@@ -64,6 +86,7 @@ def envoice_server() -> Iterator[MockServer]:
     try:
         yield MockServer(runtime, server)
     finally:
+        close_streams(runtime)  # an event stream a test left open would hold the server up
         server.stop()
 
 

@@ -55,3 +55,29 @@ def openapi() -> dict[str, Any]:
     if not path.exists():
         pytest.skip(f"reference spec not found at {path} (CI keeps ../shared beside the checkout)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def live_runtime(spec: Spec) -> Runtime:
+    """A runtime on a frozen clock with a short retry schedule, for a real loopback server."""
+    settings = Settings(
+        clock_start=START, clock_speed=0.0, retry_schedule=(1, 2), probe_interval=5.0, log_level="warning"
+    )
+    return build_runtime(settings, spec=spec)
+
+
+@pytest.fixture
+def live_server(live_runtime: Runtime) -> Iterator[str]:
+    """The mock on a free loopback port (lifespan run); yields its base URL."""
+    from envoice_mock.live import close_streams
+    from envoice_mock.sink import ServerThread
+
+    server = ServerThread(create_app(runtime=live_runtime))
+    live_runtime.settings = live_runtime.settings.with_(port=server.port)
+    live_runtime.store.settings = live_runtime.settings
+    server.start()
+    try:
+        yield server.url
+    finally:
+        close_streams(live_runtime)
+        server.stop()

@@ -388,16 +388,24 @@
       .filter(function (p) { return !isNaN(p.t); });
     points.sort(function (a, b) { return a.t - b.t || a.i - b.i; });
     // x positions: the same instant steps a little; a gap grows with its log; long gaps are cut.
-    var x = LABEL + 24, cuts = [];
+    var START = LABEL + 24, x = START, cuts = [];
     points.forEach(function (p, k) {
       if (k > 0) {
         var gap = p.t - points[k - 1].t;
-        var step = gap <= 0 ? 11 : Math.min(90, 14 + 22 * Math.log10(1 + gap / 250));
-        if (gap > GAP_CUT) cuts.push({ x: x + step / 2, gap: gap });
+        var step = gap <= 0 ? 17 : Math.min(110, 22 + 26 * Math.log10(1 + gap / 250));
+        if (gap > GAP_CUT) cuts.push({ k: k, gap: gap });
         x += step;
       }
       p.x = x;
     });
+    // Few attempts: spread them over the width available (at most three times wider).
+    var room = (wrap.clientWidth || 800) - 60;
+    if (x > START && x < room) {
+      var stretch = Math.min(3, (room - START) / (x - START));
+      points.forEach(function (p) { p.x = START + (p.x - START) * stretch; });
+      x = START + (x - START) * stretch;
+    }
+    cuts.forEach(function (c) { c.x = (points[c.k - 1].x + points[c.k].x) / 2; });
     var width = Math.max(wrap.clientWidth || 800, x + 60);
     var height = TOP + Math.max(1, ls.length) * LANE + 8;
     root.setAttribute("width", width);
@@ -422,22 +430,21 @@
       return b.t === a.t ? a.x : a.x + (b.x - a.x) * (t - a.t) / (b.t - a.t);
     }
 
-    // axis: start and end times, cuts
+    // axis: a time label where time moved, spaced out; cuts where a long quiet stretch was shortened
     var axis = svg("g", { "class": "axis" });
-    if (points.length) {
-      var first = svg("text", { x: points[0].x, y: 14, "class": "tick" });
-      first.textContent = shortTime(points[0].d.SentAt);
-      axis.appendChild(first);
-      if (points.length > 1 && points[points.length - 1].x - points[0].x > 260) {
-        var end = svg("text", { x: points[points.length - 1].x, y: 14, "class": "tick end" });
-        end.textContent = shortTime(points[points.length - 1].d.SentAt);
-        axis.appendChild(end);
-      }
-    }
+    var lastLabel = -1e9, lastT = null;
+    points.forEach(function (p, k) {
+      if (p.t === lastT || p.x - lastLabel < 150) return;
+      lastT = p.t; lastLabel = p.x;
+      axis.appendChild(svg("line", { x1: p.x, y1: 17, x2: p.x, y2: TOP, "class": "tick-line" }));
+      var tick = svg("text", { x: p.x, y: 13, "class": "tick" });
+      tick.textContent = k === 0 ? shortTime(p.d.SentAt) : shortTime(p.d.SentAt).slice(11);
+      axis.appendChild(tick);
+    });
     cuts.forEach(function (c) {
       axis.appendChild(svg("line", { x1: c.x, y1: TOP - 4, x2: c.x, y2: height - 4, "class": "cut" }));
-      var label = svg("text", { x: c.x, y: 24, "class": "cut-label" });
-      label.textContent = "⫽ " + duration(c.gap);
+      var label = svg("text", { x: c.x, y: height - 6, "class": "cut-label" });
+      label.textContent = "≈ " + duration(c.gap) + " later";
       axis.appendChild(label);
     });
     root.appendChild(axis);
@@ -581,7 +588,7 @@
     model.activities.filter(function (a) {
       return !needle || (a.TypeName + " " + a.Message + " " + (a.InvoiceNumber || "") + " " + (a.OrderNumber || "") + " " + a.Id).toLowerCase().indexOf(needle) >= 0;
     }).slice(0, 100).forEach(function (a) {
-      var li = el("li", { value: a.Id });
+      var li = el("li");
       var btn = el("button", { type: "button", "class": "link", "aria-label": "Attempts of activity " + a.Id }, "#" + a.Id);
       btn.addEventListener("click", function () { showActivity(a); });
       li.appendChild(btn);
