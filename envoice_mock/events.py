@@ -242,7 +242,9 @@ def observe(bus: EventBus, store: Any, webhooks: Any) -> DeliveryObserver:
 
     def on_activity(account: Any, activity: dict[str, Any]) -> None:
         bus.publish(
-            account.key, "activity", lambda: webhooks.activity_payload(activity) | {"TypeName": activity["Type"]}
+            account.key,
+            "activity",
+            lambda: webhooks.activity_payload(activity) | {"TypeName": activity["Type"]},
         )
 
     store.listeners.append(on_activity)

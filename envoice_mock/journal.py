@@ -65,7 +65,9 @@ class Entry:
             "At": self.at,
             "Method": self.method,
             "Path": self.path,
-            "Query": {k: v if len(v) > 1 else v[0] for k, v in parse_qs(self.query.decode("latin-1")).items()},
+            "Query": {
+                k: v if len(v) > 1 else v[0] for k, v in parse_qs(self.query.decode("latin-1")).items()
+            },
             "Headers": redact(self.headers),
             "Body": text,
             "Json": parsed,
@@ -145,9 +147,7 @@ class RequestJournal:
         ring.append(entry)
         return entry
 
-    def query(
-        self, account: str, keep: Callable[[Entry], bool], since: int = 0
-    ) -> list[Entry]:
+    def query(self, account: str, keep: Callable[[Entry], bool], since: int = 0) -> list[Entry]:
         """Matching entries newer than `since`, newest first."""
         ring = self._entries.get(account, ())
         return [e for e in reversed(ring) if e.id > since and keep(e)]

@@ -136,7 +136,9 @@ async def events(request: Request) -> Response:
     wanted = frozenset(t.strip() for t in types.split(",") if t.strip()) if types else None
     last = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     if last is not None and not last.strip().isdigit():
-        raise ApiFault(400, "InvalidValue", "Last-Event-ID must be an event id (a whole number).", field="Last-Event-ID")
+        raise ApiFault(
+            400, "InvalidValue", "Last-Event-ID must be an event id (a whole number).", field="Last-Event-ID"
+        )
     try:
         sub = live.bus.subscribe(account.key, wanted)
     except TooManySubscribers:
@@ -268,4 +270,3 @@ def live_routes() -> list[Route]:
         Route("/_mock/requests", guarded(requests_clear), methods=["DELETE"]),
         Route("/_mock/deliveries/{id}", guarded(delivery_detail), methods=["GET"]),
     ]
-

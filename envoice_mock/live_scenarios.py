@@ -66,7 +66,9 @@ def start_live_run(
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://envoice-mock", headers=headers, timeout=120
             ) as client:
-                runner = ScenarioRunner(scenario, client, target, scenario.seed if seed is None else seed, printer)
+                runner = ScenarioRunner(
+                    scenario, client, target, scenario.seed if seed is None else seed, printer
+                )
                 try:
                     report = await runner.run()
                 finally:

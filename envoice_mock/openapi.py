@@ -69,7 +69,10 @@ def answer_schema(spec: Spec, op: Operation) -> dict[str, Any] | None:
         return {"type": "array", "items": ref(model) if model else {"type": "object"}}
     if op.action == "page" or (op.action == "search" and op.returns == "envelope"):
         return {
-            "allOf": [ref("ListResult"), {"type": "object", "properties": {"Result": {"type": "array", "items": view}}}]
+            "allOf": [
+                ref("ListResult"),
+                {"type": "object", "properties": {"Result": {"type": "array", "items": view}}},
+            ]
         }
     if op.action in ("list", "search"):
         return {"type": "array", "items": view}
@@ -131,13 +134,15 @@ def operation(spec: Spec, op: Operation) -> dict[str, Any]:
         responses["200"] = {"description": "OK", "content": {t: {"schema": answer} for t in ANSWER_TYPES}}
     responses["400"] = {"description": "The request is invalid (the fault names the field).", **fault}
     responses["401"] = {"description": "Missing or wrong x-auth-key / x-auth-secret.", **fault}
-    if op.query and any(p.as_ == "id" for p in op.query) or op.action in ("update", "delete", "send"):
+    if (op.query and any(p.as_ == "id" for p in op.query)) or op.action in ("update", "delete", "send"):
         responses["404"] = {"description": "No such object in this account.", **fault}
     out["responses"] = responses
     return out
 
 
-def describe_api(spec: Spec, enum_style: str = "string", server_url: str = "/", version: str = "0") -> dict[str, Any]:
+def describe_api(
+    spec: Spec, enum_style: str = "string", server_url: str = "/", version: str = "0"
+) -> dict[str, Any]:
     """The whole OpenAPI 3.0 document."""
     schemas: dict[str, Any] = {}
     for name, members in spec.enums.items():
@@ -149,7 +154,9 @@ def describe_api(spec: Spec, enum_style: str = "string", server_url: str = "/", 
         }
     schemas["ErrorMessage"] = {
         "type": "object",
-        "properties": {k: {"type": "string"} for k in ("Code", "FaultMessage", "Group", "UserVisibleMessage")},
+        "properties": {
+            k: {"type": "string"} for k in ("Code", "FaultMessage", "Group", "UserVisibleMessage")
+        },
     }
     schemas["Fault"] = {
         "type": "object",
@@ -186,7 +193,9 @@ def describe_api(spec: Spec, enum_style: str = "string", server_url: str = "/", 
         },
         "servers": [{"url": server_url}],
         "security": [{"ApiKey": [], "ApiSecret": []}],
-        "tags": sorted(({"name": t} for t in {op.id.split(".")[0] for op in spec.operations}), key=lambda t: t["name"]),
+        "tags": sorted(
+            ({"name": t} for t in {op.id.split(".")[0] for op in spec.operations}), key=lambda t: t["name"]
+        ),
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": schemas,

@@ -48,7 +48,7 @@ def page_headers(allow_inline_style: bool = False) -> dict[str, str]:
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
         ),
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",  # keeps the Origin header on our own forms
         "Cache-Control": "no-store",
     }
 
@@ -207,7 +207,13 @@ async def live_scenario(request: Request) -> Response:
         raise ApiFault(404, "NotFound", f"There is no scenario {name!r}.")
     try:
         record = start_live_run(
-            request.app, runtime_of(request), live_of(request).bus, (account.key, account.secret), name, target, seed
+            request.app,
+            runtime_of(request),
+            live_of(request).bus,
+            (account.key, account.secret),
+            name,
+            target,
+            seed,
         )
     except ScenarioError as exc:
         status = 404 if str(exc).startswith("no scenario") else 400

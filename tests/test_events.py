@@ -63,7 +63,9 @@ def test_a_write_streams_its_request_and_activity(stream_client: httpx.Client) -
     assert int(events[0][0]) < int(events[1][0])
 
 
-def test_deliveries_and_webhook_states_are_streamed(stream_client: httpx.Client, live_runtime: Runtime) -> None:
+def test_deliveries_and_webhook_states_are_streamed(
+    stream_client: httpx.Client, live_runtime: Runtime
+) -> None:
     from envoice_mock.sink import Sink
 
     with Sink.running(secret="sandbox-secret") as sink:
@@ -77,7 +79,12 @@ def test_deliveries_and_webhook_states_are_streamed(stream_client: httpx.Client,
             stream_client.post("/_mock/clock/advance", json={"seconds": 1}).raise_for_status()
             second = sse.take(2)  # the retry, delivered; the hook healthy again
     kinds = [(t, d.get("Kind") or d.get("State")) for _, t, d in first + second]
-    assert kinds == [("delivery", "live"), ("webhook", "retrying"), ("delivery", "retry"), ("webhook", "healthy")]
+    assert kinds == [
+        ("delivery", "live"),
+        ("webhook", "retrying"),
+        ("delivery", "retry"),
+        ("webhook", "healthy"),
+    ]
     assert all("Body" not in d for _, t, d in first + second if t == "delivery")
 
 

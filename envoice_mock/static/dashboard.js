@@ -423,11 +423,11 @@
       if (!points.length) return LABEL + 24;
       if (t <= points[0].t) return points[0].x;
       var last = points[points.length - 1];
-      if (t >= last.t) return last.x;
-      var lo = 0, hi = points.length - 1;
-      while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (points[mid].t <= t) lo = mid; else hi = mid; }
-      var a = points[lo], b = points[hi];
-      return b.t === a.t ? a.x : a.x + (b.x - a.x) * (t - a.t) / (b.t - a.t);
+      if (t > last.t) return last.x;
+      var lo = 0, hi = points.length - 1;  // the first point at or after t
+      while (lo < hi) { var mid = (lo + hi) >> 1; if (points[mid].t < t) lo = mid + 1; else hi = mid; }
+      var b = points[lo], a = points[lo - 1];
+      return b.t === t || !a ? b.x : a.x + (b.x - a.x) * (t - a.t) / (b.t - a.t);
     }
 
     // axis: a time label where time moved, spaced out; cuts where a long quiet stretch was shortened
