@@ -1,6 +1,6 @@
 """The dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
 
-One browser for the session; each test gets a fresh mock (frozen clock, retries after 1 s and
+One browser for the module; each test gets a fresh mock (frozen clock, retries after 1 s and
 2 s, probes every 5 s) with a verifying sink registered. Waits poll with a deadline.
 """
 
@@ -24,8 +24,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser for this module (Playwright's sync API keeps an event loop running in this
+    thread while it is open, which other modules' asyncio.run() would trip over)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test extra")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(

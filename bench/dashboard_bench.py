@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""API latency with and without ten dashboards (event-stream readers) open, while webhook
+deliveries run at about 1,000/s.
+
+    .venv/bin/python bench/dashboard_bench.py [--duration 10] [--readers 10] [--rate 100] [--json out.json]
+
+Processes: the mock (`envoice-mock serve` on a free 127.0.0.1 port, frozen-free real clock),
+a receiver (this script with `--receiver`: a raw asyncio HTTP/1.1 keep-alive server answering
+200 at once), and this driver. Ten webhooks on the default account point at the receiver, so
+each activity is ten deliveries: `--rate 100` activities/s (POST /api/invoice/sendtoaccountant,
+paced) offer ~1,000 deliveries/s. Meanwhile a probe client sends GET /api/invoice/details at
+200/s, timing each answer. Two phases of `--duration` seconds each: without readers, then with
+`--readers` threads each following GET /_mock/events (every event: requests, activities,
+deliveries). Reported: p50/p99 of the probe GETs and of the paced POSTs, deliveries/s (from the
+webhooks' Delivered counts), events read per reader. Only 127.0.0.1 is a target; every loop is
+bounded by the phase duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+HOST = "127.0.0.1"
+AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def receiver(port: int) -> None:
+    """Answer 200 to every request, keep-alive, as fast as possible."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                if length:
+                    await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, HOST, port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def paced(stop: float, rate: float, action, out: list[float]) -> None:
+    """Call `action` `rate` times a second until `stop` (monotonic), timing each call (ms)."""
+    interval = 1.0 / rate
+    nxt = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now >= stop:
+            return
+        if now < nxt:
+            time.sleep(nxt - now)
+        started = time.perf_counter()
+        action()
+        out.append((time.perf_counter() - started) * 1000)
+        nxt += interval
+
+
+def reader(base: str, stop: float, counts: list[int], index: int) -> None:
+    """Follow the event stream until `stop`, counting events."""
+    with httpx.Client(base_url=base, headers=AUTH, timeout=httpx.Timeout(5.0, read=2.0)) as client:
+        try:
+            with client.stream("GET", "/_mock/events") as response:
+                for line in response.iter_lines():
+                    if line.startswith("id: "):
+                        counts[index] += 1
+                    if time.monotonic() >= stop:
+                        return
+        except httpx.HTTPError:
+            return
+
+
+def phase(base: str, duration: float, rate: float, readers: int) -> dict[str, object]:
+    with httpx.Client(base_url=base, headers=AUTH, timeout=10) as c:
+        invoice = c.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"]
+        delivered_before = sum(h["Delivered"] for h in c.get("/_mock/webhooks").json())
+    counts = [0] * readers
+    stop = time.monotonic() + duration + 1.0
+    threads = [
+        threading.Thread(target=reader, args=(base, stop, counts, i), daemon=True) for i in range(readers)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # readers connected
+    stop = time.monotonic() + duration
+    gets: list[float] = []
+    posts: list[float] = []
+    probe = httpx.Client(base_url=base, headers=AUTH, timeout=10)
+    writer = httpx.Client(base_url=base, headers=AUTH, timeout=10)
+    started = time.monotonic()
+    w = threading.Thread(
+        target=paced,
+        args=(stop, rate, lambda: writer.post("/api/invoice/sendtoaccountant", json={"Id": invoice}), posts),
+    )
+    w.start()
+    paced(stop, 200, lambda: probe.get("/api/invoice/details", params={"id": invoice}), gets)
+    w.join()
+    elapsed = time.monotonic() - started
+    time.sleep(0.5)
+    delivered = sum(h["Delivered"] for h in probe.get("/_mock/webhooks").json()) - delivered_before
+    probe.close()
+    writer.close()
+    for t in threads:
+        t.join(timeout=5)
+    return {
+        "readers": readers,
+        "get_p50_ms": round(statistics.median(gets), 2),
+        "get_p99_ms": round(percentile(gets, 99), 2),
+        "post_p50_ms": round(statistics.median(posts), 2),
+        "post_p99_ms": round(percentile(posts, 99), 2),
+        "deliveries_per_s": round(delivered / elapsed),
+        "events_per_reader": (min(counts), max(counts)) if readers else None,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--readers", type=int, default=10)
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="activities/s (x10 webhooks = deliveries/s)"
+    )
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        receiver(args.receiver)
+        return 0
+    recv_port, mock_port = free_port(), free_port()
+    recv = subprocess.Popen([sys.executable, __file__, "--receiver", str(recv_port)])
+    mock = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "envoice-mock"),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(mock_port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://{HOST}:{mock_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/_mock/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the mock did not start")
+            time.sleep(0.1)
+        with httpx.Client(base_url=base, headers=AUTH) as c:
+            for i in range(10):
+                c.post(
+                    "/_mock/webhooks", json={"Url": f"http://{HOST}:{recv_port}/hook/{i}"}
+                ).raise_for_status()
+        phase(base, 2.0, args.rate, 0)  # warm-up
+        results = [
+            phase(base, args.duration, args.rate, 0),
+            phase(base, args.duration, args.rate, args.readers),
+        ]
+    finally:
+        mock.terminate()
+        recv.terminate()
+        mock.wait(timeout=15)
+        recv.wait(timeout=5)
+    for r in results:
+        print(json.dumps(r))
+    a, b = results
+    print(
+        f"GET p99 {a['get_p99_ms']} ms without readers, {b['get_p99_ms']} ms with {b['readers']} "
+        f"({(b['get_p99_ms'] / a['get_p99_ms'] - 1) * 100:+.0f}%); POST p99 {a['post_p99_ms']} -> "
+        f"{b['post_p99_ms']} ms; deliveries/s {a['deliveries_per_s']} / {b['deliveries_per_s']}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
