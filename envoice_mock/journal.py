@@ -4,7 +4,8 @@ An ASGI middleware notes each `/api/*` call (method, path, query, headers, body,
 timing and the start of the answer) under the account whose key and secret it carried, in a
 bounded per-account ring. Entries are kept compact (raw bytes) and decoded, with secrets
 redacted, only when someone reads them. Control-plane writes (`POST`/`DELETE /_mock/*`) are
-not journaled but published on the event bus as `control` events, so a dashboard sees them.
+not journaled but published on the event bus as `control` events, so a dashboard sees them;
+neither are the dashboard's own reads (header `x-envoice-mock-ui: 1`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ LIMIT = 1000  # entries kept per account (the oldest are dropped first)
 BODY_CAP = 64 * 1024  # request bytes kept per entry
 ANSWER_CAP = 2048  # response bytes kept per entry
 REDACTED = "<redacted>"
+UI_HEADER = b"x-envoice-mock-ui"  # the dashboard's own reads are not the account's calls
 SECRET_HEADERS = frozenset({b"x-auth-secret", b"authorization", b"cookie", b"proxy-authorization"})
 
 
@@ -232,7 +234,7 @@ class JournalMiddleware:
             await self.app(scope, receive_noting, send_noting)
         finally:
             headers = scope["headers"]
-            account = self._account(headers)
+            account = None if (UI_HEADER, b"1") in headers else self._account(headers)
             if account is not None:
                 entry = Entry(
                     0,

@@ -178,3 +178,21 @@ def test_switching_accounts_from_the_page(page: Any, live_server: str) -> None:
     page.click(".switch button[type=submit]")
     assert "do not match" in page.locator(".error").inner_text()
     page.problems[:] = [p for p in page.problems if "status of 401" not in p]  # the refused form
+
+
+def test_the_docs_render_offline_with_auth_preset(browser: Any, live_server: str) -> None:
+    context = browser.new_context()
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    outside: list[str] = []
+    tab.on("request", lambda r: outside.append(r.url) if not r.url.startswith(live_server) else None)
+    tab.goto(f"{live_server}/docs")
+    tab.wait_for_selector('[data-path="/api/invoice/new"]', timeout=10000)
+    authorized = tab.evaluate("window.envoiceDocs.authSelectors.authorized().toJS()")
+    context.close()
+    assert (
+        authorized["ApiKey"]["value"] == "sandbox-key"
+        and authorized["ApiSecret"]["value"] == "sandbox-secret"
+    )
+    assert problems == [] and outside == []

@@ -68,9 +68,10 @@ def test_bad_filters_are_400_in_the_fault_envelope(client: TestClient) -> None:
         assert answer.status_code == 400 and answer.json()["IsFaulted"] is True, params
 
 
-def test_unauthenticated_calls_and_control_calls_are_not_journaled(client: TestClient) -> None:
+def test_unauthenticated_calls_control_calls_and_the_dashboard_are_not_journaled(client: TestClient) -> None:
     client.get("/api/invoice/all", headers={"x-auth-secret": "wrong"})
     client.get("/_mock/webhooks")
+    client.get("/api/invoice/all", headers={"x-envoice-mock-ui": "1"})
     assert journal(client)["TotalCount"] == 0
     assert client.get("/_mock/requests", headers={"x-auth-key": "", "x-auth-secret": ""}).status_code == 401
 

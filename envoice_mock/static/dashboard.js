@@ -82,7 +82,8 @@
   }
 
   function api(method, path, body) {
-    var headers = { "x-auth-key": KEY, "x-auth-secret": SECRET, "x-mock-enum-style": "string", "Accept": "application/json" };
+    // x-envoice-mock-ui: the dashboard's own reads stay out of the request journal.
+    var headers = { "x-auth-key": KEY, "x-auth-secret": SECRET, "x-mock-enum-style": "string", "Accept": "application/json", "x-envoice-mock-ui": "1" };
     var init = { method: method, headers: headers };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -212,6 +213,8 @@
     } else if (type === "request") {
       if (matchesRequestFilter(data)) {
         model.requests.unshift(data);
+        var total = $("requests-count");
+        total.textContent = "(" + ((parseInt(total.textContent.replace(/\D/g, ""), 10) || 0) + 1) + ")";
         if (model.requests.length > MAX_REQUESTS) model.requests.length = MAX_REQUESTS;
         rerenderRequests();
       }
@@ -430,6 +433,12 @@
       return b.t === t || !a ? b.x : a.x + (b.x - a.x) * (t - a.t) / (b.t - a.t);
     }
 
+    function xBefore(t) {  // the x of the last attempt sent at or before t
+      var found = null;
+      for (var k = 0; k < points.length && points[k].t <= t; k++) found = points[k];
+      return found ? found.x : xAt(t);
+    }
+
     // axis: a time label where time moved, spaced out; cuts where a long quiet stretch was shortened
     var axis = svg("g", { "class": "axis" });
     var lastLabel = -1e9, lastT = null;
@@ -457,6 +466,8 @@
       var y0 = TOP + li * LANE, cy = y0 + LANE / 2;
       var g = svg("g", { "class": "lane", "data-webhook": lane.id });
       g.appendChild(svg("rect", { x: 0, y: y0, width: width, height: LANE, "class": li % 2 ? "lane-bg odd" : "lane-bg" }));
+      var mine = byLane[lane.id] || [];
+      classify(mine);
       // state bands from the webhook's history
       var hist = lane.history || [];
       for (var h = 0; h < hist.length; h++) {
@@ -464,7 +475,14 @@
         if (st !== "failing" && st !== "retrying") continue;
         var from = ms(hist[h][0]);
         var to = h + 1 < hist.length ? ms(hist[h + 1][0]) : nowT;
-        var x1 = xAt(from) - 6, x2 = Math.max(xAt(to) + 6, x1 + 12);
+        // a state changes right after the attempt that caused it: start (and end) at that mark
+        var start = xBefore(from);
+        if (st === "retrying") {  // from the first failure since the webhook was last healthy
+          var since = h > 0 ? ms(hist[h - 1][0]) : -Infinity;
+          var firstFail = mine.filter(function (p) { return p.d.Outcome !== "delivered" && p.t >= since && p.t <= from; })[0];
+          if (firstFail) start = firstFail.x;
+        }
+        var x1 = start - 8, x2 = Math.max((h + 1 < hist.length ? xBefore(to) : xAt(to)) + 8, x1 + 16);
         g.appendChild(svg("rect", { x: x1, y: y0 + 6, width: x2 - x1, height: LANE - 12, "class": "band band-" + st }));
         var bl = svg("text", { x: x1 + 3, y: y0 + LANE - 9, "class": "band-label" });
         bl.textContent = st;
@@ -477,8 +495,6 @@
       var sInfo = STATES[lane.state];
       sub.textContent = sInfo ? sInfo.icon + " " + sInfo.text : lane.state;
       g.appendChild(sub);
-      var mine = byLane[lane.id] || [];
-      classify(mine);
       // join the attempts of one activity (live → retries → probe/catch-up)
       var chains = {};
       mine.forEach(function (p) {
