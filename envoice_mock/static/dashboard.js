@@ -385,7 +385,7 @@
     var wrap = root.parentNode;
     var atEnd = wrap.scrollLeft + wrap.clientWidth >= wrap.scrollWidth - 8;
     clear(root);
-    var LABEL = 210, TOP = 28, LANE = 64, GAP_CUT = 60000;
+    var LABEL = 210, TOP = 28, LANE = 76, GAP_CUT = 60000;
     var ls = lanes();
     var points = model.deliveries.map(function (d, i) { return { d: d, t: ms(d.SentAt), i: i }; })
       .filter(function (p) { return !isNaN(p.t); });
@@ -482,9 +482,14 @@
           var firstFail = mine.filter(function (p) { return p.d.Outcome !== "delivered" && p.t >= since && p.t <= from; })[0];
           if (firstFail) start = firstFail.x;
         }
-        var x1 = start - 8, x2 = Math.max((h + 1 < hist.length ? xBefore(to) : xAt(to)) + 8, x1 + 16);
-        g.appendChild(svg("rect", { x: x1, y: y0 + 6, width: x2 - x1, height: LANE - 12, "class": "band band-" + st }));
-        var bl = svg("text", { x: x1 + 3, y: y0 + LANE - 9, "class": "band-label" });
+        var end = h + 1 < hist.length ? xBefore(to) : xAt(to);
+        if (st === "failing") {  // an outage ends with the probe that got through
+          var probe = mine.filter(function (p) { return p.d.Kind === "probe" && p.d.Outcome === "delivered" && p.t >= from; })[0];
+          if (probe) end = probe.x;
+        }
+        var x1 = start - 8, x2 = Math.max(end + 8, x1 + 16);
+        g.appendChild(svg("rect", { x: x1, y: y0 + 4, width: x2 - x1, height: LANE - 8, "class": "band band-" + st }));
+        var bl = svg("text", { x: x1 + 3, y: y0 + LANE - 8, "class": "band-label" });
         bl.textContent = st;
         g.appendChild(bl);
       }
