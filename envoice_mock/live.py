@@ -81,12 +81,12 @@ class Live:
 
 def install(runtime: Runtime) -> Live:
     """Hook the event bus and the journal onto a runtime (once)."""
-    live = runtime.extras.get("live")
+    live: Live | None = runtime.extras.get("live")
     if live is None:
         bus = EventBus()
         observer = observe(bus, runtime.store, runtime.webhooks)
         live = runtime.extras["live"] = Live(bus, RequestJournal(), observer)
-    return live  # type: ignore[no-any-return]
+    return live
 
 
 def attach_answer_capture(runtime: Runtime) -> None:
