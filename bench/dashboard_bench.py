@@ -9,7 +9,7 @@ a receiver (this script with `--receiver`: a raw asyncio HTTP/1.1 keep-alive ser
 200 at once), and this driver. Ten webhooks on the default account point at the receiver, so
 each activity is ten deliveries: `--rate 100` activities/s (POST /api/invoice/sendtoaccountant,
 paced) offer ~1,000 deliveries/s. Meanwhile a probe client sends GET /api/invoice/details at
-200/s, timing each answer. Two phases of `--duration` seconds each: without readers, then with
+200/s (of another invoice, whose answer does not grow), timing each answer. Two phases of `--duration` seconds each: without readers, then with
 `--readers` streams (threads of a separate process) each following GET /_mock/events (every event: requests, activities,
 deliveries). Reported: p50/p99 of the probe GETs and of the paced POSTs, deliveries/s (from the
 webhooks' Delivered counts), events read per reader. Only 127.0.0.1 is a target; every loop is
@@ -26,21 +26,13 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-
-HOST = "127.0.0.1"
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+from benchlib import AUTH, HOST, free_port, our_command, parse_head, percentile, stop, wait_ready
 
 
 def receiver(port: int) -> None:
@@ -49,15 +41,12 @@ def receiver(port: int) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
+                _, headers = parse_head((await reader.readuntil(b"\r\n\r\n"))[:-4])
+                length = int(headers.get(b"content-length", b"0"))
                 if length:
                     await reader.readexactly(length)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             writer.close()
 
     async def main() -> None:
@@ -68,20 +57,13 @@ def receiver(port: int) -> None:
     asyncio.run(main())
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def paced(stop: float, rate: float, action, out: list[float]) -> None:
-    """Call `action` `rate` times a second until `stop` (monotonic), timing each call (ms)."""
+def paced(until: float, rate: float, action, out: list[float]) -> None:
+    """Call `action` `rate` times a second until `until` (monotonic), timing each call (ms)."""
     interval = 1.0 / rate
     nxt = time.monotonic()
     while True:
         now = time.monotonic()
-        if now >= stop:
+        if now >= until:
             return
         if now < nxt:
             time.sleep(nxt - now)
@@ -91,18 +73,27 @@ def paced(stop: float, rate: float, action, out: list[float]) -> None:
         nxt += interval
 
 
-def reader(base: str, stop: float, counts: list[int], index: int) -> None:
-    """Follow the event stream until `stop`, counting events."""
-    with httpx.Client(base_url=base, headers=AUTH, timeout=httpx.Timeout(5.0, read=2.0)) as client:
-        try:
-            with client.stream("GET", "/_mock/events") as response:
-                for line in response.iter_lines():
-                    if line.startswith("id: "):
-                        counts[index] += 1
-                    if time.monotonic() >= stop:
-                        return
-        except httpx.HTTPError:
-            return
+def reader(base: str, until: float, counts: list[int], index: int) -> None:
+    """Follow the event stream until `until`, counting events. A raw socket and a byte count, so
+    that the readers cost this machine (which the server shares) as little as a browser would."""
+    host, port = base.removeprefix("http://").split(":")
+    request = (
+        f"GET /_mock/events HTTP/1.1\r\nHost: {host}\r\nx-auth-key: {AUTH['x-auth-key']}\r\n"
+        f"x-auth-secret: {AUTH['x-auth-secret']}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=2.0) as sock:
+        sock.sendall(request)
+        tail = b""
+        while time.monotonic() < until:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            data = tail + chunk
+            counts[index] += data.count(b"\nid: ")
+            tail = data[-5:]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -113,7 +104,8 @@ def cpu_seconds(pid: int) -> float:
 
 def phase(base: str, duration: float, rate: float, readers: int, server_pid: int) -> dict[str, object]:
     with httpx.Client(base_url=base, headers=AUTH, timeout=10) as c:
-        invoice = c.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"]
+        # Writes go to one invoice, the probe reads another, whose answer does not grow.
+        invoice, other = (i["Id"] for i in c.get("/api/invoice/all", params={"pageSize": 2}).json()["Result"])
         delivered_before = sum(h["Delivered"] for h in c.get("/_mock/webhooks").json())
     # The readers run in their own process, so their parsing does not slow this one's probe.
     readers_proc = None
@@ -124,7 +116,7 @@ def phase(base: str, duration: float, rate: float, readers: int, server_pid: int
             text=True,
         )
     time.sleep(1.0)  # readers connected
-    stop = time.monotonic() + duration
+    until = time.monotonic() + duration
     gets: list[float] = []
     posts: list[float] = []
     probe = httpx.Client(base_url=base, headers=AUTH, timeout=10)
@@ -133,10 +125,10 @@ def phase(base: str, duration: float, rate: float, readers: int, server_pid: int
     cpu_before = cpu_seconds(server_pid)
     w = threading.Thread(
         target=paced,
-        args=(stop, rate, lambda: writer.post("/api/invoice/sendtoaccountant", json={"Id": invoice}), posts),
+        args=(until, rate, lambda: writer.post("/api/invoice/sendtoaccountant", json={"Id": invoice}), posts),
     )
     w.start()
-    paced(stop, 200, lambda: probe.get("/api/invoice/details", params={"id": invoice}), gets)
+    paced(until, 200, lambda: probe.get("/api/invoice/details", params={"id": other}), gets)
     w.join()
     elapsed = time.monotonic() - started
     server_cpu = (cpu_seconds(server_pid) - cpu_before) / elapsed
@@ -148,9 +140,9 @@ def phase(base: str, duration: float, rate: float, readers: int, server_pid: int
     return {
         "readers": readers,
         "get_p50_ms": round(statistics.median(gets), 2),
-        "get_p99_ms": round(percentile(gets, 99), 2),
+        "get_p99_ms": round(percentile(sorted(gets), 99) or 0.0, 2),
         "post_p50_ms": round(statistics.median(posts), 2),
-        "post_p99_ms": round(percentile(posts, 99), 2),
+        "post_p99_ms": round(percentile(sorted(posts), 99) or 0.0, 2),
         "deliveries_per_s": round(delivered / elapsed),
         "server_cpu_percent": round(server_cpu * 100, 1),
         "events_per_reader": (min(counts), max(counts)) if readers else None,
@@ -172,9 +164,9 @@ def main() -> int:
     if args.read:
         base, n, seconds = args.read[0], int(args.read[1]), float(args.read[2])
         counts = [0] * n
-        stop = time.monotonic() + seconds
+        until = time.monotonic() + seconds
         threads = [
-            threading.Thread(target=reader, args=(base, stop, counts, i), daemon=True) for i in range(n)
+            threading.Thread(target=reader, args=(base, until, counts, i), daemon=True) for i in range(n)
         ]
         for t in threads:
             t.start()
@@ -187,31 +179,16 @@ def main() -> int:
         return 0
     recv_port, mock_port = free_port(), free_port()
     recv = subprocess.Popen([sys.executable, __file__, "--receiver", str(recv_port)])
-    mock = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "envoice-mock"),
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(mock_port),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    log = Path(tempfile.gettempdir()) / f"dashboard-bench-{os.getpid()}.log"
+    with log.open("w") as out:
+        mock = subprocess.Popen(
+            [*our_command(), "serve", "--host", HOST, "--port", str(mock_port), "--log-level", "warning"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://{HOST}:{mock_port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/_mock/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the mock did not start")
-            time.sleep(0.1)
+        wait_ready(f"{base}/_mock/health", mock, 30, "envoice-mock", log)
         with httpx.Client(base_url=base, headers=AUTH) as c:
             for i in range(10):
                 c.post(
@@ -227,10 +204,8 @@ def main() -> int:
                 )
             )
     finally:
-        mock.terminate()
-        recv.terminate()
-        mock.wait(timeout=15)
-        recv.wait(timeout=5)
+        stop(mock)
+        stop(recv)
     for without, with_ in rounds:
         print(json.dumps(without))
         print(json.dumps(with_))
