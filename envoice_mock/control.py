@@ -291,12 +291,8 @@ async def scenarios_list(request: Request) -> Response:
     return respond(request, out)
 
 
-async def scenario_run(request: Request) -> Response:
-    """Start a built-in scenario in the background (its own embedded mock) against a target."""
-    from .embedded import start_background_run
-
-    authenticate(request)
-    runtime = runtime_of(request)
+async def run_request(request: Request) -> tuple[str, str, int | None]:
+    """(scenario name, target URL, seed) of a request to run a scenario, or a 400/404 fault."""
     body = await json_body(request)
     target = body.get("target") or body.get("Target")
     seed = body.get("seed", body.get("Seed"))
@@ -304,16 +300,30 @@ async def scenario_run(request: Request) -> Response:
         raise ApiFault(400, "Required", "is required (the receiver URL, http:// or https://)", field="target")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ApiFault(400, "InvalidValue", "must be an integer", field="seed")
-    from .scenarios import ScenarioError
-
     name = request.path_params["name"]
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # names only: never a path on the server
         raise ApiFault(404, "NotFound", f"There is no scenario {name!r}.")
+    return name, target, seed
+
+
+def scenario_fault(exc: Exception) -> ApiFault:
+    """404 for an unknown scenario, 400 for one that cannot run."""
+    status = 404 if str(exc).startswith("no scenario") else 400
+    return ApiFault(status, "NotFound" if status == 404 else "InvalidScenario", str(exc))
+
+
+async def scenario_run(request: Request) -> Response:
+    """Start a built-in scenario in the background (its own embedded mock) against a target."""
+    from .embedded import start_background_run
+    from .scenarios import ScenarioError
+
+    authenticate(request)
+    runtime = runtime_of(request)
+    name, target, seed = await run_request(request)
     try:
         run_id = start_background_run(runtime, name, target, seed)
     except ScenarioError as exc:
-        status = 404 if str(exc).startswith("no scenario") else 400
-        raise ApiFault(status, "NotFound" if status == 404 else "InvalidScenario", str(exc)) from None
+        raise scenario_fault(exc) from None
     return respond(request, {"RunId": run_id, "Status": "running"}, 202)
 
 

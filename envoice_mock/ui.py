@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .control import guarded, json_body
+from .control import guarded, run_request, scenario_fault
 from .faults import ApiFault
 from .routing import authenticate, read_body, respond, runtime_of
 
@@ -195,16 +194,7 @@ async def live_scenario(request: Request) -> Response:
     from .scenarios import ScenarioError
 
     account = authenticate(request)
-    body = await json_body(request)
-    target = body.get("target") or body.get("Target")
-    seed = body.get("seed", body.get("Seed"))
-    if not isinstance(target, str) or not target.startswith(("http://", "https://")):
-        raise ApiFault(400, "Required", "is required (the receiver URL, http:// or https://)", field="target")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ApiFault(400, "InvalidValue", "must be an integer", field="seed")
-    name = request.path_params["name"]
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
-        raise ApiFault(404, "NotFound", f"There is no scenario {name!r}.")
+    name, target, seed = await run_request(request)
     try:
         record = start_live_run(
             request.app,
@@ -216,8 +206,7 @@ async def live_scenario(request: Request) -> Response:
             seed,
         )
     except ScenarioError as exc:
-        status = 404 if str(exc).startswith("no scenario") else 400
-        raise ApiFault(status, "NotFound" if status == 404 else "InvalidScenario", str(exc)) from None
+        raise scenario_fault(exc) from None
     return respond(request, {k: v for k, v in record.items() if k != "Log"}, 202)
 
 
