@@ -26,6 +26,7 @@ DataSource = dict[str, Any] | Callable[[], dict[str, Any]]
 BUFFER = 2000  # events kept per account for resuming readers
 QUEUE_LIMIT = 2000  # events a reader may lag behind before it is dropped
 MAX_SUBSCRIBERS = 64  # open streams per account
+MAX_ALL_SUBSCRIBERS = 512  # open streams in all
 
 
 class Event:
@@ -115,9 +116,15 @@ class EventBus:
     """Per-account ring buffers of events and the live subscribers to them."""
 
     def __init__(
-        self, buffer: int = BUFFER, queue_limit: int = QUEUE_LIMIT, max_subscribers: int = MAX_SUBSCRIBERS
+        self,
+        buffer: int = BUFFER,
+        queue_limit: int = QUEUE_LIMIT,
+        max_subscribers: int = MAX_SUBSCRIBERS,
+        max_all: int = MAX_ALL_SUBSCRIBERS,
     ) -> None:
         self.buffer = buffer
+        self.max_all = max_all
+        self._open = 0
         self.queue_limit = queue_limit
         self.max_subscribers = max_subscribers
         self._ids = itertools.count(1)
@@ -140,6 +147,7 @@ class EventBus:
             for sub in list(subscribers):
                 if not sub.offer(event):
                     subscribers.discard(sub)
+                    self._open -= 1
                     self.dropped += 1
         return event
 
@@ -158,10 +166,11 @@ class EventBus:
     def subscribe(self, account: str, types: frozenset[str] | None = None) -> Subscriber:
         """A new reader of the account's events (from now on)."""
         subscribers = self._subscribers.setdefault(account, set())
-        if len(subscribers) >= self.max_subscribers:
+        if len(subscribers) >= self.max_subscribers or self._open >= self.max_all:
             raise TooManySubscribers(account)
         sub = Subscriber(account, self.queue_limit, types)
         subscribers.add(sub)
+        self._open += 1
         return sub
 
     def close_all(self) -> None:
@@ -174,8 +183,9 @@ class EventBus:
     def unsubscribe(self, sub: Subscriber) -> None:
         """Forget a reader (idempotent)."""
         subscribers = self._subscribers.get(sub.account)
-        if subscribers is not None:
+        if subscribers is not None and sub in subscribers:
             subscribers.discard(sub)
+            self._open -= 1
 
     def subscriber_count(self, account: str | None = None) -> int:
         """Open readers of one account, or of all."""

@@ -37,7 +37,7 @@ class Entry:
     """One API call as it came in (raw); `as_dict()` decodes and redacts it."""
 
     id: int
-    at: str
+    at: float  # clock seconds (formatted only when read)
     method: str
     path: str
     query: bytes
@@ -53,7 +53,7 @@ class Entry:
         """The path as routing sees it: lower case, no trailing slash."""
         return self.path.rstrip("/").lower() or "/"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, stamp: Callable[[float], str]) -> dict[str, Any]:
         """The JSON view: headers with secrets redacted, body as text and (when JSON) parsed."""
         text = self.body.decode("utf-8", "replace")
         parsed: Any = None
@@ -79,11 +79,11 @@ class Entry:
             "Response": self.answer.decode("utf-8", "replace"),
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, stamp: Callable[[float], str]) -> dict[str, Any]:
         """A short view for the event stream."""
         return {
             "Id": self.id,
-            "At": self.at,
+            "At": stamp(self.at),
             "Method": self.method,
             "Path": self.path,
             "Query": self.query.decode("latin-1"),
@@ -134,7 +134,8 @@ class RequestFilter:
 class RequestJournal:
     """Per-account rings of the newest `limit` API calls."""
 
-    def __init__(self, limit: int = LIMIT) -> None:
+    def __init__(self, stamp: Callable[[float], str] = str, limit: int = LIMIT) -> None:
+        self.stamp = stamp  # clock seconds -> the instant as text
         self.limit = limit
         self._entries: dict[str, deque[Entry]] = {}
         self._next: dict[str, int] = {}
@@ -169,7 +170,7 @@ class JournalMiddleware:
         journal: RequestJournal,
         bus: EventBus,
         store: Any,
-        now: Callable[[], str],
+        now: Callable[[], float],
     ) -> None:
         self.app = app
         self.journal = journal
@@ -242,7 +243,7 @@ class JournalMiddleware:
                     scope["method"],
                     scope["path"],
                     scope.get("query_string", b""),
-                    list(headers),
+                    headers,
                     bytes(body),
                     size,
                     status or 500,
@@ -250,7 +251,8 @@ class JournalMiddleware:
                     bytes(answer),
                 )
                 self.journal.add(account, entry)
-                self.bus.publish(account, "request", entry.summary)
+                stamp = self.journal.stamp
+                self.bus.publish(account, "request", lambda: entry.summary(stamp))
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 0

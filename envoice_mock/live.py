@@ -14,12 +14,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from .clock import webhook_timestamp
 from .control import guarded
 from .events import DeliveryObserver, EventBus, TooManySubscribers, observe
 from .faults import ApiFault
@@ -85,7 +87,12 @@ def install(runtime: Runtime) -> Live:
     if live is None:
         bus = EventBus()
         observer = observe(bus, runtime.store, runtime.webhooks)
-        live = runtime.extras["live"] = Live(bus, RequestJournal(), observer)
+        clock = runtime.clock
+
+        def stamp(seconds: float) -> str:
+            return webhook_timestamp(clock.origin + timedelta(seconds=seconds))
+
+        live = runtime.extras["live"] = Live(bus, RequestJournal(stamp), observer)
     return live
 
 
@@ -201,12 +208,17 @@ async def requests_list(request: Request) -> Response:
     page = _positive(q.get("page"), "page", 1)
     size = min(_positive(q.get("pageSize"), "pageSize", 50), MAX_PAGE)
     since = _positive(q.get("since"), "since", 0, minimum=0)
-    rows = live_of(request).journal.query(account.key, keep, since)
+    live = live_of(request)
+    rows = live.journal.query(account.key, keep, since)
     start = (page - 1) * size
     chosen = rows[start : start + size]
     return respond(
         request,
-        {"TotalCount": len(rows), "Count": len(chosen), "Result": [e.as_dict() for e in chosen]},
+        {
+            "TotalCount": len(rows),
+            "Count": len(chosen),
+            "Result": [e.as_dict(live.journal.stamp) for e in chosen],
+        },
     )
 
 

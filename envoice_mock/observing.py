@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from .clock import webhook_timestamp
 from .docs import docs_routes
 from .journal import JournalMiddleware
 from .live import attach_answer_capture, end_streams_on_exit_signals, install, live_routes
@@ -32,7 +31,7 @@ def observing_middleware(app: Starlette, runtime: Runtime) -> None:
         journal=live.journal,
         bus=live.bus,
         store=runtime.store,
-        now=lambda: webhook_timestamp(runtime.clock.now()),
+        now=runtime.clock.seconds,
     )
 
 

@@ -140,13 +140,19 @@ def test_accounts_do_not_see_each_other() -> None:
     asyncio.run(main())
 
 
-def test_streams_per_account_are_bounded() -> None:
+def test_streams_per_account_and_in_all_are_bounded() -> None:
     async def main() -> None:
-        bus = EventBus(max_subscribers=2)
-        bus.subscribe("a")
+        bus = EventBus(max_subscribers=2, max_all=3)
+        first = bus.subscribe("a")
         bus.subscribe("a")
         with pytest.raises(TooManySubscribers):
             bus.subscribe("a")
+        bus.subscribe("b")
+        with pytest.raises(TooManySubscribers):
+            bus.subscribe("c")
+        bus.unsubscribe(first)
+        bus.unsubscribe(first)  # idempotent
+        bus.subscribe("c")
 
     asyncio.run(main())
 
