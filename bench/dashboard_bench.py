@@ -214,9 +214,11 @@ def main() -> int:
         return float(statistics.median(float(r[side][key]) for r in rounds))  # type: ignore[arg-type]
 
     a, b = med("get_p99_ms", 0), med("get_p99_ms", 1)
+    ratios = [float(w["get_p99_ms"]) / float(wo["get_p99_ms"]) - 1 for wo, w in rounds]  # type: ignore[arg-type]
     print(
         f"median of {args.rounds} rounds: GET p99 {a:.2f} ms without readers, {b:.2f} ms with "
-        f"{args.readers} ({(b / a - 1) * 100:+.0f}%); POST p99 {med('post_p99_ms', 0):.2f} -> "
+        f"{args.readers} ({(b / a - 1) * 100:+.0f}%; per round "
+        f"{', '.join(f'{r * 100:+.0f}%' for r in ratios)}); POST p99 {med('post_p99_ms', 0):.2f} -> "
         f"{med('post_p99_ms', 1):.2f} ms; server CPU {med('server_cpu_percent', 0):.0f}% -> "
         f"{med('server_cpu_percent', 1):.0f}%; deliveries/s {med('deliveries_per_s', 0):.0f} / "
         f"{med('deliveries_per_s', 1):.0f}"
