@@ -139,6 +139,7 @@ def serve(args: argparse.Namespace) -> int:
         f"envoice-mock: listening on {settings.base_url}  (health: {settings.base_url}/_mock/health)",
         flush=True,
     )
+    print(f"envoice-mock: dashboard {settings.base_url}/  (API docs: {settings.base_url}/docs)", flush=True)
     config = uvicorn.Config(
         create_app(runtime=runtime), log_level=settings.log_level, access_log=False, lifespan="on"
     )

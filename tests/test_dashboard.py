@@ -96,3 +96,25 @@ def test_live_scenario_runs_validate_their_input(client: TestClient) -> None:
 def test_delivery_detail_of_an_unknown_attempt_is_404(client: TestClient) -> None:
     answer = client.get("/_mock/deliveries/not-an-id")
     assert answer.status_code == 404 and answer.json()["IsFaulted"] is True
+
+
+def test_every_dashboard_asset_ships_in_the_wheel() -> None:
+    """Each file under templates/ and static/ matches a package-data pattern (no CDN: the wheel
+    carries them all), and each asset a template names exists."""
+    import fnmatch
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    package = root / "envoice_mock"
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "envoice_mock"
+    ]
+    files = [
+        p.relative_to(package).as_posix() for d in ("templates", "static") for p in (package / d).iterdir()
+    ]
+    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
+    for template in (package / "templates").glob("*.html"):
+        for asset in re.findall(r'"/_mock/ui/static/([^"]+)"', template.read_text()):
+            assert (package / "static" / asset).is_file(), (template.name, asset)
