@@ -128,6 +128,7 @@ class EventBus:
         self.queue_limit = queue_limit
         self.max_subscribers = max_subscribers
         self._ids = itertools.count(1)
+        self._newest = 0  # the newest id handed out (to any account)
         self._events: dict[str, deque[Event]] = {}
         self._evicted: dict[str, int] = {}  # account -> id of the newest event dropped from its buffer
         self._subscribers: dict[str, set[Subscriber]] = {}
@@ -136,6 +137,7 @@ class EventBus:
     def publish(self, account: str, type_: str, data: DataSource) -> Event:
         """Record an event and hand it to the account's readers; never blocks."""
         event = Event(next(self._ids), account, type_, data)
+        self._newest = event.id
         ring = self._events.get(account)
         if ring is None:
             ring = self._events[account] = deque()
@@ -152,8 +154,9 @@ class EventBus:
         return event
 
     def since(self, account: str, last_id: int) -> list[Event] | None:
-        """The account's buffered events after `last_id`; None when some were already dropped."""
-        if last_id < self._evicted.get(account, 0):
+        """The account's buffered events after `last_id`; None when some were already dropped,
+        or when `last_id` was never handed out (a reader from before a restart)."""
+        if last_id < self._evicted.get(account, 0) or last_id > self._newest:
             return None
         ring = self._events.get(account, ())
         return [e for e in ring if e.id > last_id]

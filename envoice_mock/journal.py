@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .events import EventBus
 
 LIMIT = 1000  # entries kept per account (the oldest are dropped first)
-BODY_CAP = 64 * 1024  # request bytes kept per entry
+BODY_CAP = 16 * 1024  # request bytes kept per entry
 ANSWER_CAP = 2048  # response bytes kept per entry
 REDACTED = "<redacted>"
 UI_HEADER = b"x-envoice-mock-ui"  # the dashboard's own reads are not the account's calls
