@@ -101,8 +101,15 @@ def first_invoice(api: httpx.Client) -> int:
     return int(api.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"])
 
 
+UNLABELLED = """() => Array.from(document.querySelectorAll("input, select, button, [role=button]"))
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+    && !el.textContent.trim())
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+
 def test_a_write_appears_on_the_timeline_within_a_second(page: Any, api: httpx.Client) -> None:
     assert "healthy" in state_text(page)
+    assert page.evaluate(UNLABELLED) == []  # every control has a name a screen reader can say
     api.post("/api/invoice/sendtoaccountant", json={"Id": first_invoice(api)}).raise_for_status()
     until(lambda: marks(page, "live", "delivered") == 1, timeout=1.0, what="the delivery on the timeline")
     until(lambda: "SentToAccountant" in page.locator("#activities").inner_text(), 1.0)
