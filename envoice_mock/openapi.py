@@ -29,6 +29,44 @@ REFERENCE_MODELS = {
 }
 BODY_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded", "application/xml")
 ANSWER_TYPES = ("application/json", "application/xml")
+# The mock's own control plane, described briefly: (method, path, summary, takes a JSON body).
+CONTROL_PLANE: tuple[tuple[str, str, str, bool], ...] = (
+    ("GET", "/_mock/health", "Ready check (no auth needed)", False),
+    ("POST", "/_mock/reset", "Re-seed this account (its webhooks stay)", False),
+    ("GET", "/_mock/clock", "The clock", False),
+    ("POST", "/_mock/clock/advance", 'Move the clock: {"seconds": 90} or {"duration": "3d"}', True),
+    ("GET", "/_mock/activities", "This account's activities (since=ID)", False),
+    ("GET", "/_mock/webhooks", "Webhooks: state, counts, secrets, history", False),
+    ("POST", "/_mock/webhooks", 'Register a webhook: {"Url": "http://...", "Secret"?}', True),
+    ("DELETE", "/_mock/webhooks/{id}", "Remove a webhook", False),
+    ("GET", "/_mock/deliveries", "Delivery attempts (webhook=, activity=, outcome=)", False),
+    ("GET", "/_mock/deliveries/{id}", "One attempt: wire headers, answer, signature checks", False),
+    ("POST", "/_mock/deliveries/settle", "Wait until nothing is due now", True),
+    ("POST", "/_mock/deliveries/idle", 'Deliver everything, moving virtual time: {"max": "1d"}', True),
+    (
+        "POST",
+        "/_mock/chaos",
+        'Delivery chaos: {"fail": {"attempts": 3}}, reorder, duplicate, delay, ...',
+        True,
+    ),
+    ("DELETE", "/_mock/chaos", "Clear this account's chaos", False),
+    ("GET", "/_mock/events", "Server-Sent Events of this account (Last-Event-ID, types=)", False),
+    (
+        "GET",
+        "/_mock/requests",
+        "The request journal (method=, path=, status=, page=, pageSize=, since=)",
+        False,
+    ),
+    ("DELETE", "/_mock/requests", "Clear the request journal", False),
+    ("GET", "/_mock/scenarios", "The built-in scenarios", False),
+    (
+        "POST",
+        "/_mock/scenarios/{name}/run",
+        'Run one on its own mock: {"target": "http://...", "seed"?}',
+        True,
+    ),
+    ("GET", "/_mock/scenarios/runs/{id}", "A background run and its report", False),
+)
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -140,6 +178,36 @@ def operation(spec: Spec, op: Operation) -> dict[str, Any]:
     return out
 
 
+def control_operation(method: str, path: str, summary: str, takes_body: bool) -> dict[str, Any]:
+    """A control-plane operation: free-form JSON in and out."""
+    out: dict[str, Any] = {
+        "operationId": "mock_" + "_".join(p.strip("{}") for p in path.split("/")[2:]) + "_" + method.lower(),
+        "tags": ["mock control"],
+        "summary": summary,
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+            "400": {
+                "description": "Invalid (the fault names the field).",
+                "content": {"application/json": {"schema": ref("Fault")}},
+            },
+            "401": {"description": "Missing or wrong x-auth-key / x-auth-secret."},
+        },
+    }
+    params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+    if params:
+        out["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+        ]
+    if path == "/_mock/health":
+        out["security"] = []
+    if takes_body:
+        out["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    return out
+
+
 def describe_api(
     spec: Spec, enum_style: str = "string", server_url: str = "/", version: str = "0"
 ) -> dict[str, Any]:
@@ -180,6 +248,8 @@ def describe_api(
     paths: dict[str, dict[str, Any]] = {}
     for op in spec.operations:
         paths.setdefault(op.path, {})[op.method.lower()] = operation(spec, op)
+    for method, path, summary, takes_body in CONTROL_PLANE:
+        paths.setdefault(path, {})[method.lower()] = control_operation(method, path, summary, takes_body)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -20,9 +20,12 @@ def test_the_description_is_valid_openapi_3(spec: Spec, style: str) -> None:
 
 def test_every_operation_of_the_table_is_described(spec: Spec) -> None:
     doc = describe_api(spec)
-    described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    described = {
+        (m.upper(), p) for p, ops in doc["paths"].items() for m in ops if not p.startswith("/_mock/")
+    }
     assert described == {(op.method, op.path) for op in spec.operations}
     assert len(described) == 61
+    assert doc["paths"]["/_mock/chaos"]["post"]["tags"] == ["mock control"]
     new = doc["paths"]["/api/invoice/new"]["post"]
     assert new["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InvoiceFullDetails"
@@ -31,6 +34,22 @@ def test_every_operation_of_the_table_is_described(spec: Spec) -> None:
     page = doc["paths"]["/api/invoice/all"]["get"]
     assert [p["name"] for p in page["parameters"]] == ["queryOptions.page", "queryOptions.pageSize"]
     assert "204" in doc["paths"]["/api/client/update"]["post"]["responses"]
+
+
+def test_the_control_plane_described_is_the_one_served(client: TestClient, spec: Spec) -> None:
+    """Every control-plane path of the description answers something other than 404/405."""
+    doc = describe_api(spec)
+    for path, ops in doc["paths"].items():
+        if not path.startswith("/_mock/") or "{" in path:
+            continue
+        for method in ops:
+            if method == "get":
+                if path == "/_mock/events":
+                    continue  # a stream: tested elsewhere
+                answer = client.request(method.upper(), path)
+            else:
+                answer = client.request(method.upper(), path, json={})
+            assert answer.status_code not in (404, 405), (method, path, answer.status_code)
 
 
 def test_enums_follow_the_style_in_force(spec: Spec) -> None:
