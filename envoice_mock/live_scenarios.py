@@ -59,6 +59,21 @@ def start_live_run(
         record["Log"].append(line)
         bus.publish(key, "scenario", {"RunId": run_id, "Line": line})
 
+    settings = runtime.settings
+    differs = []
+    if scenario.retry_schedule is not None and tuple(scenario.retry_schedule) != tuple(
+        settings.retry_schedule
+    ):
+        differs.append(
+            f"retry schedule {_delays(scenario.retry_schedule)} (this server: {_delays(settings.retry_schedule)})"
+        )
+    if scenario.probe_interval is not None and scenario.probe_interval != settings.probe_interval:
+        differs.append(
+            f"probe interval {scenario.probe_interval:g}s (this server: {settings.probe_interval:g}s)"
+        )
+    if differs:
+        printer("note: the scenario is written for " + " and ".join(differs) + "; it runs on this server's")
+
     async def go() -> None:
         transport = httpx.ASGITransport(app=app)
         headers = {"x-auth-key": key, "x-auth-secret": secret, "x-mock-enum-style": "string"}
@@ -84,3 +99,7 @@ def start_live_run(
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     return record
+
+
+def _delays(delays: tuple[float, ...] | list[float]) -> str:
+    return ",".join(f"{d:g}" for d in delays) or "none"

@@ -385,7 +385,7 @@
     var wrap = root.parentNode;
     var atEnd = wrap.scrollLeft + wrap.clientWidth >= wrap.scrollWidth - 8;
     clear(root);
-    var LABEL = 210, TOP = 28, LANE = 76, GAP_CUT = 60000;
+    var LABEL = 0, TOP = 28, LANE = 76, GAP_CUT = 60000;
     var ls = lanes();
     var points = model.deliveries.map(function (d, i) { return { d: d, t: ms(d.SentAt), i: i }; })
       .filter(function (p) { return !isNaN(p.t); });
@@ -414,6 +414,11 @@
     root.setAttribute("width", width);
     root.setAttribute("height", height);
     root.setAttribute("viewBox", "0 0 " + width + " " + height);
+    var labels = $("timeline-labels");
+    clear(labels);
+    labels.setAttribute("width", "210");
+    labels.setAttribute("height", height);
+    labels.setAttribute("viewBox", "0 0 210 " + height);
 
     var defs = svg("defs");
     var pattern = svg("pattern", { id: "hatch", width: "8", height: "8", patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
@@ -446,7 +451,7 @@
       if (p.t === lastT || p.x - lastLabel < 150) return;
       lastT = p.t; lastLabel = p.x;
       axis.appendChild(svg("line", { x1: p.x, y1: 17, x2: p.x, y2: TOP, "class": "tick-line" }));
-      var tick = svg("text", { x: p.x, y: 13, "class": "tick" });
+      var tick = svg("text", { x: k === 0 ? p.x - 6 : p.x, y: 13, "class": k === 0 ? "tick first" : "tick" });
       tick.textContent = k === 0 ? shortTime(p.d.SentAt) : shortTime(p.d.SentAt).slice(11);
       axis.appendChild(tick);
     });
@@ -493,13 +498,15 @@
         bl.textContent = st;
         g.appendChild(bl);
       }
+      // the lane's name stays in the fixed column on the left while the time axis scrolls
+      labels.appendChild(svg("rect", { x: 0, y: y0, width: 210, height: LANE, "class": li % 2 ? "lane-bg odd" : "lane-bg" }));
       var name = svg("text", { x: 8, y: cy - 4, "class": "lane-label" });
       name.textContent = lane.url.length > 30 ? "…" + lane.url.slice(-29) : lane.url;
-      g.appendChild(name);
+      labels.appendChild(name);
       var sub = svg("text", { x: 8, y: cy + 12, "class": "lane-state" });
       var sInfo = STATES[lane.state];
-      sub.textContent = sInfo ? sInfo.icon + " " + sInfo.text : lane.state;
-      g.appendChild(sub);
+      sub.textContent = (sInfo ? sInfo.icon + " " + sInfo.text : lane.state) + " · " + lane.id;
+      labels.appendChild(sub);
       // join the attempts of one activity (live → retries → probe/catch-up)
       var chains = {};
       mine.forEach(function (p) {
@@ -760,8 +767,8 @@
       list.forEach(function (s) {
         if (!s.Error) pick.appendChild(el("option", { value: s.Name, title: s.Description }, s.Name));
       });
-      var outage = pick.querySelector('option[value="webhook-outage-recovery"]');
-      if (outage) pick.value = "webhook-outage-recovery";
+      var quick = pick.querySelector('option[value="invoice-lifecycle"]');
+      if (quick) pick.value = "invoice-lifecycle";
     }, function () {});
   }
   function showRunLog() {
