@@ -38,7 +38,11 @@ def _serve_parser(sub: Any) -> None:
         default=None,
         help="every unseen key/secret pair gets its own fresh, seeded account",
     )
-    p.add_argument("--enum-style", choices=["string", "int"], help="enums as names (default) or indexes")
+    p.add_argument(
+        "--enum-style",
+        choices=["string", "int"],
+        help="enums as indexes (default, as the real service sends them) or names (as the description lists them)",
+    )
     p.add_argument("--fixtures", help=f"fixtures directory (default {DEFAULT_FIXTURES})")
     p.add_argument("--public-url", help="base URL used in share links (default http://HOST:PORT)")
     p.add_argument(

@@ -95,7 +95,8 @@ class Settings:
     seed: int = DEFAULT_SEED
     accounts: tuple[tuple[str, str], ...] = ()
     any_key: bool = False
-    enum_style: str = "string"
+    # Enums as indexes by default: the vendor's examples and its WordPress plugin read integers.
+    enum_style: str = "int"
     fixtures: Path = DEFAULT_FIXTURES
     scenarios: Path = DEFAULT_SCENARIOS
     public_url: str = ""
@@ -148,7 +149,7 @@ _ENV_PARSERS: dict[str, Any] = {
     "seed": int,
     "accounts": lambda v: tuple(parse_account(a) for a in v.split(",") if a.strip()),
     "any_key": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
-    "enum_style": str,
+    "enum_style": lambda v: v.strip().lower(),
     "fixtures": Path,
     "scenarios": Path,
     "public_url": str,

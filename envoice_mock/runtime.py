@@ -14,6 +14,8 @@ from .spec import Spec, load_spec
 from .store import Store
 from .webhooks import WebhookEngine
 
+ENUM_STYLES = ("int", "string")
+
 
 class ResponseCache:
     """Encoded GET responses keyed by (account, account version, operation, query, style, accept).
@@ -54,8 +56,19 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def renderer_for(self, style: str | None = None) -> Renderer:
-        """The renderer for an enum style (the configured one unless a request asks otherwise)."""
-        style = style if style in ("string", "int") else self.settings.enum_style
+        """The renderer for an enum style (the configured one unless a request asks otherwise);
+        an unknown style asked for by a request is a 400 fault, never a silent fallback."""
+        if style is None or not style.strip():
+            style = self.settings.enum_style
+        else:
+            style = style.strip().lower()
+            if style not in ENUM_STYLES:
+                raise ApiFault(
+                    400,
+                    "InvalidValue",
+                    f"x-mock-enum-style must be one of {', '.join(ENUM_STYLES)}, not {style!r}.",
+                    field="x-mock-enum-style",
+                )
         renderer = self.renderers.get(style)
         if renderer is None:
             renderer = self.renderers[style] = Renderer(self.spec, style)

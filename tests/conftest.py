@@ -25,8 +25,11 @@ START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def settings() -> Settings:
-    """Deterministic settings: fixed seed, a frozen clock at START."""
-    return Settings(clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0)
+    """Deterministic settings: fixed seed, a frozen clock at START, enums by name (the tests that
+    use these settings assert names; the int default has its own tests)."""
+    return Settings(
+        clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0, enum_style="string"
+    )
 
 
 @pytest.fixture(scope="session")

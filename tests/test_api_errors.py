@@ -27,9 +27,11 @@ ITEM_KEYS = {"Code", "FaultMessage", "Group", "UserVisibleMessage"}
 def shared_runtime(spec: Spec) -> Runtime:
     """One runtime for the whole module: requests that fail change nothing, so they can share it.
 
-    Same settings as conftest's (frozen clock); tests that may change state use `runtime`.
+    Same settings as conftest's (frozen clock, enums by name); tests that may change state use `runtime`.
     """
-    settings = Settings(clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0)
+    settings = Settings(
+        clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0, enum_style="string"
+    )
     return build_runtime(settings, spec=spec)
 
 
