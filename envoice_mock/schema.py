@@ -14,6 +14,7 @@ from typing import Any
 
 from .clock import iso
 from .spec import Spec, TypeRef
+from .xmlnodes import xml_empty, xml_list
 
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -65,12 +66,17 @@ class Coercer:
             if t.kind == "enum":
                 return self._enum(t.name, raw)
             if t.kind == "list":
-                if isinstance(raw, dict) and all(str(k).isdigit() for k in raw):
+                from_xml = xml_list(raw)
+                if from_xml is not None:
+                    raw = from_xml
+                elif isinstance(raw, dict) and all(str(k).isdigit() for k in raw):
                     raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
                 if not isinstance(raw, list):
                     raise FieldError(path, "must be a list")
                 assert t.item is not None
                 return [self.value(t.item, item, _join(path, i), errors) for i, item in enumerate(raw)]
+            if xml_empty(raw):
+                raw = {}  # <OrderShippingDetails/>: an object with no fields
             if not isinstance(raw, dict):
                 raise FieldError(path, f"must be an object ({t.name})")
             return self.model(t.name, raw, path, errors)
@@ -136,7 +142,9 @@ class Coercer:
                 raise FieldError("", f"{raw!r} is not an ISO-8601 date") from None
         if isinstance(raw, dict | list):
             raise FieldError("", "must be a string")
-        return raw if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if isinstance(raw, str):
+            return str(raw)  # a plain str, also for XmlText
+        return str(raw).lower() if isinstance(raw, bool) else str(raw)
 
     def _enum(self, name: str, raw: Any) -> str:
         members = self.spec.enums[name]
