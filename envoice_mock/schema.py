@@ -17,6 +17,8 @@ from .spec import Spec, TypeRef
 from .xmlnodes import xml_empty, xml_list
 
 INT32 = (-(2**31), 2**31 - 1)
+# Scalars that are value types in the real (.NET) service: they cannot be null.
+VALUE_TYPES = frozenset({"int", "long", "number", "bool", "datetime"})
 
 
 class FieldError(ValueError):
@@ -57,8 +59,14 @@ class Coercer:
         self.spec = spec
 
     def value(self, t: TypeRef, raw: Any, path: str, errors: list[FieldError]) -> Any:
-        """Coerce one value; append to `errors` and return None when it is unusable."""
+        """Coerce one value; append to `errors` and return None when it is unusable (or absent).
+
+        `null` is refused for numbers, ids, booleans, dates, enums and list items, which are value
+        types that a .NET service cannot set to null; it means "absent" for strings, objects and lists.
+        """
         if raw is None:
+            if t.kind == "enum" or (t.kind == "scalar" and t.name in VALUE_TYPES) or path.endswith("]"):
+                errors.append(FieldError(path, "cannot be null: send a value or leave the field out"))
             return None
         try:
             if t.kind == "scalar":

@@ -19,6 +19,7 @@ from .clock import Clock, iso, parse_iso
 from .config import Settings
 from .fakedata import SeededSource, derive_seed
 from .money import outstanding, price_document
+from .numbering import forget, holder_of, number_index, remember
 from .spec import Resource, Spec
 
 DOCUMENT_ID_FIELDS = {
@@ -34,6 +35,14 @@ SHARE_PATHS = {
     "estimation": "estimation",
     "paymentlink": "paymentlink",
     "order": "order",
+}
+# How an error names a thing of a reference list.
+REFERENCE_LABELS = {
+    "currencies": "currency",
+    "countries": "country",
+    "uilanguages": "UI language",
+    "gateways": "payment gateway",
+    "dateformats": "date format",
 }
 GATEWAY_PAYMENT_TYPES = {
     "paypal": "Paypal",
@@ -101,6 +110,7 @@ class Account:
     sweep_floor: str = ""
     version: int = 0  # bumped by every write; response caches key on it
     due_heap: list[tuple[float, int]] = field(default_factory=list)  # (due timestamp, invoice id)
+    numbers: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> number key -> id
 
     def next_id(self, sequence: str) -> int:
         """The next id of a sequence (ids of different accounts never meet)."""
@@ -213,7 +223,7 @@ class Store:
         """One row, or NotFound."""
         row = account.table(kind).get(obj_id) if isinstance(obj_id, int) else None
         if row is None:
-            raise NotFound(f"There is no {self._label(kind)} with Id {obj_id}.", field="Id")
+            raise NotFound(f"There is no {self._label(kind)} {obj_id}.", field="Id")
         return row
 
     def rows(self, account: Account, kind: str) -> list[dict[str, Any]]:
@@ -284,6 +294,8 @@ class Store:
         row = {**clone(res.defaults), **clone(data)}
         row.pop("Id", None)
         self._check_references(account, res, row)
+        if res.number and row.get("Number"):
+            self._check_number_free(account, kind, row["Number"], None)
         row["Id"] = account.next_id(kind)
         row["CreatedOn"] = iso(self.now())
         row.setdefault("UserId", account.user_id)
@@ -293,6 +305,8 @@ class Store:
             row["Number"] = self._next_number(account, res)
         self._prepare(account, kind, res, row, None)
         account.table(kind)[row["Id"]] = row
+        if res.number:
+            remember(self._numbers(account, kind), row)
         self._save(account, kind, row)
         self.record(account, kind, row, res.activities.get("created"))
         return row
@@ -309,9 +323,14 @@ class Store:
         old_status = row.get(status_field) if status_field else None
         if status_field and merged.get(status_field) != old_status:
             self._check_transition(res, old_status, merged[status_field])
+        if res.number and merged.get("Number"):
+            self._check_number_free(account, kind, merged["Number"], row["Id"])
         self._prepare(account, kind, res, merged, row)
+        old_number = row.get("Number")
         row.clear()
         row.update(merged)
+        if res.number:
+            remember(self._numbers(account, kind), row, old_number)
         self._save(account, kind, row)
         self.record(account, kind, row, res.activities.get("updated"))
         if status_field and row.get(status_field) != old_status:
@@ -324,11 +343,14 @@ class Store:
         users = self.users_of(account, kind, row["Id"])
         if users:
             raise StoreError(
-                f"The {self._label(kind)} {row['Id']} cannot be deleted: {users} document(s) refer to it.",
+                f"The {self._label(kind)} {row['Id']} cannot be deleted: "
+                f"{users} {'document refers' if users == 1 else 'documents refer'} to it.",
                 field="Id",
                 code="InUse",
             )
         del account.table(kind)[row["Id"]]
+        if self.spec.resources[kind].number:
+            forget(self._numbers(account, kind), row)
         account.version += 1
         if self.journal:
             self.journal.delete_object(account, kind, row["Id"])
@@ -449,11 +471,17 @@ class Store:
         row = self.get(account, "invoice", invoice_id)
         if row.get("Status") in ("Void", "Draft"):
             raise StoreError(
-                f"Invoice {row['Number']} is {row['Status']} and cannot be paid.", code="InvalidState"
+                f"Invoice {row['Number']} is {row['Status']} and cannot be paid.",
+                field="Id",
+                code="InvalidState",
             )
         due = outstanding(row)
         if due <= 0:
-            raise StoreError(f"Invoice {row['Number']} is already paid.", code="InvalidState")
+            raise StoreError(
+                f"Invoice {row['Number']} is already paid: nothing is outstanding.",
+                field="Id",
+                code="InvalidState",
+            )
         amount = due if amount is None else amount
         if amount <= 0 or amount > due + 1e-9:
             raise StoreError(f"Amount must be between 0 and the {due:.2f} outstanding.", field="amount")
@@ -579,16 +607,36 @@ class Store:
             self.shares[row["AccessToken"]] = (account.key, kind, row["Id"])
 
     def _next_number(self, account: Account, res: Resource) -> str:
-        seq = account.sequences.get(f"number:{res.name}", 0) + 1
-        account.sequences[f"number:{res.name}"] = seq
-        return f"{res.number.get('prefix', '')}{seq:0{int(res.number.get('width', 4))}d}"
+        """The next generated number of a kind, skipping numbers a client already chose."""
+        index = self._numbers(account, res.name)
+        while True:
+            seq = account.sequences.get(f"number:{res.name}", 0) + 1
+            account.sequences[f"number:{res.name}"] = seq
+            number = f"{res.number.get('prefix', '')}{seq:0{int(res.number.get('width', 4))}d}"
+            if holder_of(index, number) is None:
+                return number
+
+    def _numbers(self, account: Account, kind: str) -> dict[str, int]:
+        return number_index(account.numbers, kind, account.table(kind))
+
+    def _check_number_free(self, account: Account, kind: str, number: Any, own_id: int | None) -> None:
+        holder = holder_of(self._numbers(account, kind), number, own_id)
+        if holder is not None:
+            label = self._label(kind)
+            taken = account.table(kind)[holder].get("Number")
+            raise StoreError(
+                f"{label.capitalize()} {holder} already has the number {taken!r}; "
+                f"numbers are unique among an account's {label}s.",
+                field="Number",
+                code="NotUnique",
+            )
 
     def _check_transition(self, res: Resource, old: Any, new: Any) -> None:
         if not res.can_transition(old, new):
             allowed = res.status.get("transitions", {}).get(old, [])
             raise StoreError(
-                f"A {res.name} cannot go from {old} to {new}; from {old} it may go to "
-                f"{', '.join(allowed) if allowed else 'nothing (final)'}.",
+                f"{article(self._label(res.name)).capitalize()} cannot go from {old} to {new}; from {old} "
+                + (f"it may go to {', '.join(allowed)}." if allowed else "it may go nowhere (it is final)."),
                 field="Status",
                 code="InvalidStatusTransition",
             )
@@ -611,7 +659,9 @@ class Store:
                     ok = value in account.table(table)
                 if not ok:
                     raise StoreError(
-                        f"{path} {value!r} does not exist in {table}.", field=path, code="InvalidReference"
+                        f"There is no {REFERENCE_LABELS.get(table, self._label(table))} {value!r}.",
+                        field=path,
+                        code="InvalidReference",
                     )
 
     def _prepare(
@@ -634,18 +684,14 @@ class Store:
                 gateway["Name"] = gateway["Name"].lower()
         if kind == "tax" and not 0 <= float(row.get("Percentage") or 0) <= 100:
             raise StoreError("Percentage must be between 0 and 100.", field="Percentage")
-        for item in items or []:
+        for i, item in enumerate(items or []):
             for fname in ("Quantity", "MinimumQuantity", "Cost", "DiscountPercentage", "TaxPercentage"):
                 if (item.get(fname) or 0) < 0:
-                    raise StoreError(f"Items: {fname} cannot be negative.", field=f"Items.{fname}")
+                    raise StoreError("cannot be negative", field=f"Items[{i}].{fname}")
                 if (item.get(fname) or 0) > MAX_FIGURE:
-                    raise StoreError(
-                        f"Items: {fname} cannot be more than {MAX_FIGURE:.0e}.", field=f"Items.{fname}"
-                    )
+                    raise StoreError(f"cannot be more than {MAX_FIGURE:.0e}", field=f"Items[{i}].{fname}")
             if not 0 <= (item.get("DiscountPercentage") or 0) <= 100:
-                raise StoreError(
-                    "Items: DiscountPercentage must be between 0 and 100.", field="Items.DiscountPercentage"
-                )
+                raise StoreError("must be between 0 and 100", field=f"Items[{i}].DiscountPercentage")
         for fname in ("ShippingAmount", "DiscountAmount") if res.amounts in ("order", "product") else ():
             if isinstance(row.get(fname), int | float) and not 0 <= row[fname] <= MAX_FIGURE:
                 raise StoreError(f"{fname} must be between 0 and {MAX_FIGURE:.0e}.", field=fname)
@@ -746,6 +792,11 @@ def _values_at(obj: Any, parts: list[str], prefix: str = "") -> Iterable[tuple[s
         yield path, obj.get(head)
     elif head in obj:
         yield from _values_at(obj[head], rest, path)
+
+
+def article(noun: str) -> str:
+    """`an order`, `a payment link`."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def history_instant(anchor: datetime, days_back: float) -> str:

@@ -7,6 +7,7 @@ the range of its indexes."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,9 @@ def ok(response: Any) -> Any:
     return response.json()
 
 
+NUMBERS = itertools.count(1)
+
+
 class Objects:
     """Makes realistic objects through the API, each call a new one."""
 
@@ -113,7 +117,7 @@ class Objects:
     def invoice_body(self) -> dict[str, Any]:
         return {
             "ClientId": self.customer(),
-            "Number": "CT-INV-1",
+            "Number": f"CT-INV-{next(NUMBERS)}",  # unique per account
             "IssuedOn": "2024-03-01T12:00:00+01:00",
             "Duedate": "2024-03-31T12:00:00+01:00",
             "Status": "Draft",
@@ -158,7 +162,7 @@ class Objects:
     def estimation_body(self) -> dict[str, Any]:
         return {
             "ClientId": self.customer(),
-            "Number": "CT-EST-1",
+            "Number": f"CT-EST-{next(NUMBERS)}",
             "IssuedOn": "2024-03-01T12:00:00Z",
             "ExpiresOn": "2024-04-01T12:00:00Z",
             "CurrencyId": EUR,
