@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
-from .pages import render_html, render_pdf
+from .pages import render_html
+from .pdfdoc import render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
+from .sheet import GATEWAY_NAMES, build_sheet
+from .store import StoreError
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -157,17 +161,78 @@ async def shared_pdf(request: Request) -> Response:
 
 def _shared(request: Request, pdf: bool) -> Response:
     runtime = runtime_of(request)
-    found = runtime.store.resolve_share(request.query_params.get("token", ""))
-    if not found:
-        raise ApiFault(404, "NotFound", "This link is not valid (the document may have been deleted).")
-    account, kind, row = found
+    token = request.query_params.get("token", "")
+    account, kind, row = _shared_document(request, token)
     view = runtime.store.view(account, kind, row)
-    currency = view.get("Currency")
+    sheet = build_sheet(runtime.store, account, kind, view)
     if pdf:
-        return Response(render_pdf(kind, view, currency), media_type="application/pdf")
+        return Response(render_pdf(sheet, view.get("CreatedOn")), media_type="application/pdf")
     if kind in ("invoice", "estimation") and request.query_params.get("preview") != "1":
         runtime.store.record_event(account, kind, row["Id"], "viewed")
-    return HTMLResponse(render_html(kind, view, currency))
+    paid = request.query_params.get("paid")
+    notice = None
+    if paid is not None:
+        how = GATEWAY_NAMES.get(paid, "a recorded payment") if paid else "a recorded payment"
+        notice = f"Payment received through {how}. Thank you!"
+    return _share_page(request, sheet, token, notice)
+
+
+def _shared_document(request: Request, token: str) -> tuple[Any, str, dict[str, Any]]:
+    """The account, kind and row behind a share token, or a 404 fault."""
+    found = runtime_of(request).store.resolve_share(token)
+    if not found:
+        raise ApiFault(404, "NotFound", "This link is not valid (the document may have been deleted).")
+    return found
+
+
+def _share_page(
+    request: Request,
+    sheet: Any,
+    token: str,
+    notice: str | None = None,
+    error: bool = False,
+    status: int = 200,
+) -> HTMLResponse:
+    opaque = request.query_params.get("id", "")
+    query = urlencode({"token": token, "id": opaque})
+    page = render_html(
+        sheet,
+        token=token,
+        opaque=opaque,
+        pdf_url=f"/{sheet.kind}/pdf?{query}",
+        pay_url="/invoice/shared/pay" if sheet.kind == "invoice" else None,
+        notice=notice,
+        error=error,
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+async def shared_pay(request: Request) -> Response:
+    """The share page's pay button: the same payment as POST /_mock/invoice/{id}/pay (activities
+    and webhooks included), then back to the page. Paying twice shows a message, never an error page."""
+    runtime = runtime_of(request)
+    raw = await read_body(request, 16 * 1024)
+    form = decode_body(raw, request.headers.get("content-type", "application/x-www-form-urlencoded")) or {}
+    if not isinstance(form, dict):
+        raise ApiFault(400, "InvalidBody", "The pay form must carry token, id and gateway.", field="body")
+    token = str(form.get("token") or "")
+    opaque = str(form.get("id") or "")
+    account, kind, row = _shared_document(request, token)
+    if kind != "invoice":
+        raise ApiFault(404, "NotFound", "Only invoices can be paid from their share page.")
+    gateway = str(form.get("gateway") or "") or None
+    back = urlencode({"token": token, "id": opaque, "preview": "1", "paid": gateway or ""})
+    try:
+        runtime.store.pay(account, row["Id"], gateway=gateway)
+    except StoreError as exc:
+        view = runtime.store.view(account, kind, row)
+        sheet = build_sheet(runtime.store, account, kind, view)
+        request.scope["query_string"] = urlencode({"token": token, "id": opaque}).encode()
+        status = 409 if exc.code == "InvalidState" else 400
+        return _share_page(
+            request, sheet, token, f"No payment was taken: {exc.message}", error=True, status=status
+        )
+    return RedirectResponse(f"/invoice/shared?{back}", status_code=303)
 
 
 async def webhooks_list(request: Request) -> Response:
@@ -347,6 +412,7 @@ def control_routes() -> list[Route]:
         Route("/_mock/scenarios/runs/{id}", guarded(scenario_run_status), methods=["GET"]),
         Route("/_mock/scenarios/{name}/run", guarded(scenario_run), methods=["POST"]),
         Route("/_mock/{kind}/{id:int}/{event}", guarded(client_event), methods=["POST"]),
+        Route("/invoice/shared/pay", guarded(shared_pay), methods=["POST"]),
         Route("/{kind:str}/shared", guarded(shared_page), methods=["GET"]),
         Route("/{kind:str}/pdf", guarded(shared_pdf), methods=["GET"]),
     ]

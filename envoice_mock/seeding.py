@@ -277,7 +277,9 @@ def seed_account(store: Store, account: Account) -> None:
 
 def mark_overdue(store: Store, account: Account, now: datetime) -> None:
     """Unpaid invoices whose due date is before `now` become Overdue, each at its due date."""
-    unpaid = [r for r in account.table("invoice").values() if r.get("Status") == "Unpaid" and r.get("Duedate")]
+    unpaid = [
+        r for r in account.table("invoice").values() if r.get("Status") == "Unpaid" and r.get("Duedate")
+    ]
     for row in sorted(unpaid, key=lambda r: (parse_iso(r["Duedate"]), r["Id"])):
         due = parse_iso(row["Duedate"])
         if due < now:
