@@ -194,6 +194,13 @@ def test_null_for_text_objects_and_lists_means_absent(client: TestClient) -> Non
 # --- error texts ----------------------------------------------------------------------------
 
 
+def refused_move(client: TestClient, kind: str, start: str, target: str) -> dict[str, str]:
+    """The error of moving a seeded `kind` in status `start` to `target`."""
+    rows = client.get(f"/api/{kind}/all", params={"pageSize": 100}).json()["Result"]
+    row = next(r for r in rows if r["Status"] == start)
+    return fault(client.post(f"/api/{kind}/changestatus", json={"Id": row["Id"], "Status": target}))[0]
+
+
 def test_errors_read_as_sentences_naming_the_field(client: TestClient) -> None:
     missing = fault(client.get("/api/invoice/details", params={"id": 123}), 404)[0]
     assert missing["FaultMessage"] == "Id: there is no invoice 123."
@@ -201,17 +208,13 @@ def test_errors_read_as_sentences_naming_the_field(client: TestClient) -> None:
     link = fault(client.get("/api/paymentlink/uri", params={"id": 5}), 404)[0]
     assert link["FaultMessage"] == "Id: there is no payment link 5."
 
-    orders = client.get("/api/order/all", params={"pageSize": 100}).json()["Result"]
-    refunded = next(o for o in orders if o["Status"] == "Refunded")
-    moved = fault(client.post("/api/order/changestatus", json={"Id": refunded["Id"], "Status": "Shipped"}))[0]
+    moved = refused_move(client, "order", "Refunded", "Shipped")
     assert (
         moved["FaultMessage"]
         == "Status: an order cannot go from Refunded to Shipped; from Refunded it may go nowhere (it is final)."
     )
     assert moved["UserVisibleMessage"].startswith("An order cannot go from Refunded to Shipped")
-    invoices = client.get("/api/invoice/all", params={"pageSize": 100}).json()["Result"]
-    draft = next(i for i in invoices if i["Status"] == "Draft")
-    moved = fault(client.post("/api/invoice/changestatus", json={"Id": draft["Id"], "Status": "Overdue"}))[0]
+    moved = refused_move(client, "invoice", "Draft", "Overdue")
     assert (
         moved["FaultMessage"]
         == "Status: an invoice cannot go from Draft to Overdue; from Draft it may go to Unpaid, Paid, Void."

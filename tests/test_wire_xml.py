@@ -166,8 +166,6 @@ def test_an_empty_root_gets_the_same_errors_as_an_empty_json_object(client: Test
 
 # --- round trip: what the mock answers in XML, it accepts back -----------------------------------
 
-Fetch = Callable[[TestClient], bytes]
-
 
 def _xml_get(client: TestClient, path: str, **params: Any) -> bytes:
     r = client.get(path, params=params, headers={"Accept": "application/xml"})
@@ -193,49 +191,28 @@ def _subtree(xml: bytes, tag: str) -> bytes:
     return ElementTree.tostring(found, encoding="utf-8")
 
 
+Trip = Callable[[TestClient], tuple[bytes, str, str | None]]
+
+
+def details_of(kind: str, target: str) -> Trip:
+    """Read one `kind` as XML from its details; post it to `target`; compare details when updating."""
+
+    def trip(c: TestClient) -> tuple[bytes, str, str | None]:
+        read = f"/api/{kind}/details"
+        body = _xml_get(c, read, id=_first_id(c, f"/api/{kind}/all"))
+        return body, target, read if target.endswith("update") else None
+
+    return trip
+
+
 # (name, how to read one object as XML, where to post it, the JSON read to compare before/after)
-ROUND_TRIPS: list[tuple[str, Callable[[TestClient], tuple[bytes, str, str | None]]]] = [
-    (
-        "client",
-        lambda c: (
-            _xml_get(c, "/api/client/details", id=_first_id(c, "/api/client/all")),
-            "/api/client/update",
-            "/api/client/details",
-        ),
-    ),
-    (
-        "worktype",
-        lambda c: (
-            _xml_get(c, "/api/worktype/details", id=_first_id(c, "/api/worktype/all")),
-            "/api/worktype/update",
-            "/api/worktype/details",
-        ),
-    ),
+ROUND_TRIPS: list[tuple[str, Trip]] = [
+    ("client", details_of("client", "/api/client/update")),
+    ("worktype", details_of("worktype", "/api/worktype/update")),
     ("tax", lambda c: (_first_item(_xml_get(c, "/api/tax/all")), "/api/tax/update", None)),
-    (
-        "product",
-        lambda c: (
-            _xml_get(c, "/api/product/details", id=_first_id(c, "/api/product/all")),
-            "/api/product/update",
-            "/api/product/details",
-        ),
-    ),
-    (
-        "invoice",
-        lambda c: (
-            _xml_get(c, "/api/invoice/details", id=_first_id(c, "/api/invoice/all")),
-            "/api/invoice/update",
-            "/api/invoice/details",
-        ),
-    ),
-    (
-        "estimation",
-        lambda c: (
-            _xml_get(c, "/api/estimation/details", id=_first_id(c, "/api/estimation/all")),
-            "/api/estimation/update",
-            "/api/estimation/details",
-        ),
-    ),
+    ("product", details_of("product", "/api/product/update")),
+    ("invoice", details_of("invoice", "/api/invoice/update")),
+    ("estimation", details_of("estimation", "/api/estimation/update")),
     (
         "category",
         lambda c: (
@@ -258,30 +235,9 @@ ROUND_TRIPS: list[tuple[str, Callable[[TestClient], tuple[bytes, str, str | None
         "payment link",
         lambda c: (_first_item(_xml_get(c, "/api/paymentlink/all")), "/api/paymentlink/delete", None),
     ),
-    (
-        "client as new",
-        lambda c: (
-            _xml_get(c, "/api/client/details", id=_first_id(c, "/api/client/all")),
-            "/api/client/new",
-            None,
-        ),
-    ),
-    (
-        "worktype as new",
-        lambda c: (
-            _xml_get(c, "/api/worktype/details", id=_first_id(c, "/api/worktype/all")),
-            "/api/worktype/new",
-            None,
-        ),
-    ),
-    (
-        "product as new",
-        lambda c: (
-            _xml_get(c, "/api/product/details", id=_first_id(c, "/api/product/all")),
-            "/api/product/new",
-            None,
-        ),
-    ),
+    ("client as new", details_of("client", "/api/client/new")),
+    ("worktype as new", details_of("worktype", "/api/worktype/new")),
+    ("product as new", details_of("product", "/api/product/new")),
 ]
 
 
@@ -291,9 +247,7 @@ def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("style", ["int", "string"])
 @pytest.mark.parametrize(("name", "trip"), ROUND_TRIPS, ids=[n for n, _ in ROUND_TRIPS])
-def test_xml_answers_post_back_unchanged(
-    client: TestClient, name: str, trip: Callable[[TestClient], tuple[bytes, str, str | None]], style: str
-) -> None:
+def test_xml_answers_post_back_unchanged(client: TestClient, name: str, trip: Trip, style: str) -> None:
     client.headers["x-mock-enum-style"] = style
     body, target, read = trip(client)
     obj_id = ElementTree.fromstring(body).findtext("Id")
