@@ -27,6 +27,16 @@ STATUS_COLOURS = {
 }
 
 
+# A table row must fit on one page: longer item descriptions are cut (the page shows them whole).
+MAX_CELL_CHARS = 600
+
+
+def clip(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """`text` on one line (blanks collapsed), cut to `limit` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def font_file(name: str) -> Any:
     """A font shipped in the package (see fonts/LICENSE-DejaVu.txt)."""
     return files("envoice_mock") / "fonts" / name
@@ -113,7 +123,7 @@ def render_pdf(sheet: Sheet, created: str | None = None) -> bytes:
         table.row(("Description", "Qty", "Unit price", "Disc.", "Tax", "Amount"))
         for item in sheet.lines:
             table.row(
-                (item.description, item.quantity, item.unit_price, item.discount, item.tax, item.amount)
+                (clip(item.description), item.quantity, item.unit_price, item.discount, item.tax, item.amount)
             )
 
     # Totals, each its own row, right-aligned.

@@ -337,3 +337,18 @@ def test_estimation_and_order_pages_show_their_documents_without_a_pay_button(
         assert row["Number"] in r.text
         pdf = client.get(local(runtime.store.share_link(account, kind, row, pdf=True)))
         assert pdf.status_code == 200 and row["Number"] in pdf_text(pdf.content), kind
+
+
+def test_hostile_text_still_makes_a_pdf_and_a_page(client: TestClient, make_invoice: Any) -> None:
+    """A description too long for a page, hundreds of line breaks, scripts the font lacks: a document
+    still comes out (long cells cut with an ellipsis), never a 500."""
+    items = [
+        {"Description": "x" * 5000, "Cost": 1, "Quantity": 1},
+        {"Description": "line\n" * 600, "Cost": 1, "Quantity": 1e9},
+        {"Description": "漢字 🙂 שלום", "Cost": 1, "Quantity": 1},
+    ]
+    invoice = make_invoice(items=items, Notes="n " * 20000)
+    text = pdf_text(fetch_pdf(client, invoice["Id"]))
+    assert text.count("x") >= 599 and "…" in text  # the 5,000-character word, cut
+    _, cells, _ = page_of(client, invoice["Id"])
+    assert len(cells.by_class["description"][0]) == 5000  # the page shows it whole
