@@ -259,6 +259,51 @@ def test_xml_answers_post_back_unchanged(client: TestClient, name: str, trip: Tr
         assert _comparable(after) == _comparable(before)
 
 
+NUMBERED = [
+    ("invoice", "/api/invoice/details", "/api/invoice/new"),
+    ("estimation", "/api/estimation/details", "/api/estimation/new"),
+    ("paymentlink", None, "/api/paymentlink/new"),
+]
+
+
+@pytest.mark.parametrize(("kind", "read", "target"), NUMBERED, ids=[k for k, _, _ in NUMBERED])
+def test_a_numbered_document_posts_back_as_new_once_its_number_is_free(
+    client: TestClient, kind: str, read: str | None, target: str
+) -> None:
+    """Posted back as new, the XML is read in full: the only objection is the number already taken.
+    (Details answers carry the client and currency as objects; the create model wants their ids.)"""
+    first = _first_id(client, f"/api/{kind}/all")
+    xml = _xml_get(client, read, id=first) if read else _first_item(_xml_get(client, f"/api/{kind}/all"))
+    tree = ElementTree.fromstring(xml)
+    for ref, nested in (("ClientId", "Client/Id"), ("CurrencyId", "Currency/Id")):
+        if tree.find(ref) is None:
+            ElementTree.SubElement(tree, ref).text = tree.findtext(nested)
+    xml = ElementTree.tostring(tree)
+    refused = client.post(target, content=xml, headers={"Content-Type": "application/xml"})
+    assert refused.status_code == 400
+    assert [e["Code"] for e in refused.json()["ErrorMessages"]] == ["NotUnique"]
+    root = ElementTree.fromstring(xml)
+    number = root.find("Number")
+    assert number is not None and number.text
+    number.text += "-COPY"
+    copy = client.post(
+        target, content=ElementTree.tostring(root), headers={"Content-Type": "application/xml"}
+    )
+    assert copy.status_code == 200, copy.text
+
+
+def test_an_order_posts_back_as_a_new_order(client: TestClient) -> None:
+    order_id = _first_id(client, "/api/order/all")
+    xml = _xml_get(client, "/api/order/details", id=order_id)
+    r = client.post("/api/order/new", content=xml, headers={"Content-Type": "application/xml"})
+    assert r.status_code == 200, r.text
+    original = client.get("/api/order/details", params={"id": order_id}).json()
+    copy = client.get("/api/order/details", params={"id": r.json()}).json()
+    for field in ("Name", "TotalAmount", "TotalWithShipping", "OrderBillingDetails", "OrderShippingDetails"):
+        assert copy[field] == original[field], field
+    assert copy["Id"] != original["Id"]
+
+
 def test_answers_never_carry_characters_xml_cannot(client: TestClient, runtime: Runtime) -> None:
     account = runtime.store.accounts["sandbox-key"]
     worktype = next(iter(account.table("worktype").values()))
