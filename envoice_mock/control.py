@@ -10,6 +10,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -151,22 +152,24 @@ def _amount(body: dict[str, Any]) -> float | None:
 
 async def shared_page(request: Request) -> Response:
     """The page behind a share link (records a Viewed activity, as a client opening it would)."""
-    return _shared(request, pdf=False)
+    return await _shared(request, pdf=False)
 
 
 async def shared_pdf(request: Request) -> Response:
     """The PDF behind an invoice/pdf link."""
-    return _shared(request, pdf=True)
+    return await _shared(request, pdf=True)
 
 
-def _shared(request: Request, pdf: bool) -> Response:
+async def _shared(request: Request, pdf: bool) -> Response:
     runtime = runtime_of(request)
     token = request.query_params.get("token", "")
     account, kind, row = _shared_document(request, token)
     view = runtime.store.view(account, kind, row)
     sheet = build_sheet(runtime.store, account, kind, view)
     if pdf:
-        return Response(render_pdf(sheet, view.get("CreatedOn")), media_type="application/pdf")
+        # Drawing a PDF takes a tenth of a second: off the event loop, so the API and deliveries go on.
+        body = await run_in_threadpool(render_pdf, sheet, view.get("CreatedOn"))
+        return Response(body, media_type="application/pdf")
     if kind in ("invoice", "estimation") and request.query_params.get("preview") != "1":
         runtime.store.record_event(account, kind, row["Id"], "viewed")
     paid = request.query_params.get("paid")
