@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS activities (account TEXT, id INTEGER, body TEXT NOT N
 CREATE TABLE IF NOT EXISTS webhooks (account TEXT, id TEXT, body TEXT NOT NULL, PRIMARY KEY (account, id));
 CREATE TABLE IF NOT EXISTS delivered (account TEXT, webhook TEXT, activity INTEGER,
                                       PRIMARY KEY (account, webhook, activity));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 DOC_FIELDS = (("estimation", "EstimationId"), ("order", "OrderId"), ("invoice", "InvoiceId"))
 
@@ -47,6 +48,14 @@ class SqliteJournal:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._depth = 0
+        self.boot = self._count_boot()
+
+    def _count_boot(self) -> int:
+        """How many times this file was opened, this time included (1 for a new file)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='boots'").fetchone()
+        boot = int(row[0]) + 1 if row else 1
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('boots', ?)", (str(boot),))
+        return boot
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

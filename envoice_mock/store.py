@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from .atomic import UnitOfWork, atomic
 from .clock import Clock, iso, parse_iso
 from .config import Settings
 from .fakedata import SeededSource, derive_seed
@@ -144,6 +145,7 @@ class Store:
         self._ref_index["gateways"] = {g["Name"]: g for g in spec.reference.get("gateways", [])}
         self._quiet = False
         self._now_override: datetime | None = None
+        self.unit = UnitOfWork(self)
 
     def replay_at(self, moment: datetime | None) -> None:
         """Make `now()` answer `moment` (seeding writes history this way); None: the clock again."""
@@ -165,12 +167,16 @@ class Store:
             account = self.add_account(key, secret)
         return account if account.secret == secret else None
 
-    def add_account(self, key: str, secret: str, seed_data: bool = True) -> Account:
-        """Create (or return) an account, seeded deterministically from (seed, key)."""
+    def add_account(
+        self, key: str, secret: str, seed_data: bool = True, sequences: dict[str, int] | None = None
+    ) -> Account:
+        """Create (or return) an account, seeded deterministically from (seed, key); `sequences`
+        carries id counters over from a previous life of the account (a reset)."""
         if key in self.accounts:
             return self.accounts[key]
         h = derive_seed(self.settings.seed, "account", key)
         account = Account(key=key, secret=secret, user_id=1000 + h % 9000, id_base=(1 + h % 900) * 100_000)
+        account.sequences.update(sequences or {})
         account.sweep_floor = iso(self.now())
         self.accounts[key] = account
         journal, self.journal = self.journal, None  # seeding writes once, below, in one commit
@@ -196,13 +202,19 @@ class Store:
         return account
 
     def reset(self, account: Account) -> Account:
-        """Throw away an account's data and seed it afresh."""
+        """Throw away an account's data and seed it afresh (in one commit).
+
+        Id counters carry on where they were (document numbers start again): an id handed out
+        before the reset is never handed out again, so receivers may de-duplicate by id.
+        """
         for token in [t for t, (k, _, _) in self.shares.items() if k == account.key]:
             del self.shares[token]
         del self.accounts[account.key]
-        if self.journal:
-            self.journal.forget_account(account.key)
-        return self.add_account(account.key, account.secret)
+        carried = {k: v for k, v in account.sequences.items() if not k.startswith("number:")}
+        with self.journal.transaction() if self.journal else contextlib.nullcontext():
+            if self.journal:
+                self.journal.forget_account(account.key)
+            return self.add_account(account.key, account.secret, sequences=carried)
 
     # --- reading ------------------------------------------------------------------------
     def reference(self, table: str) -> list[Any]:
@@ -277,6 +289,7 @@ class Store:
         return out
 
     # --- writing ------------------------------------------------------------------------
+    @atomic
     def create(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Validate references, fill defaults and amounts, store, record `created`."""
         res = self.spec.resources[kind]
@@ -297,6 +310,7 @@ class Store:
         self.record(account, kind, row, res.activities.get("created"))
         return row
 
+    @atomic
     def update(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Apply the given fields to an existing row; items sent replace the item list."""
         res = self.spec.resources[kind]
@@ -318,6 +332,7 @@ class Store:
             self._status_activity(account, kind, res, row)
         return row
 
+    @atomic
     def delete(self, account: Account, kind: str, obj_id: Any) -> int:
         """Remove a row; refused while other rows refer to it."""
         row = self.get(account, kind, obj_id)
@@ -344,6 +359,7 @@ class Store:
             if r.get(fname) == obj_id
         )
 
+    @atomic
     def change_status(
         self, account: Account, kind: str, obj_id: Any, status: str, reason: str | None = None
     ) -> dict[str, Any]:
@@ -365,6 +381,7 @@ class Store:
         self._status_activity(account, kind, res, row)
         return row
 
+    @atomic
     def record_event(self, account: Account, kind: str, obj_id: Any, event: str) -> dict[str, Any]:
         """Record a named event of resources.yaml (viewed, pdf, ...) or a raw activity type."""
         res = self.spec.resources[kind]
@@ -375,6 +392,7 @@ class Store:
         self.record(account, kind, row, activity_type)
         return row
 
+    @atomic
     def send(self, account: Account, kind: str, obj_id: Any, activity_type: str) -> dict[str, Any]:
         """Send a document (to the client or accountant): a draft invoice becomes unpaid."""
         row = self.get(account, kind, obj_id)
@@ -387,6 +405,7 @@ class Store:
             self.change_status(account, kind, row["Id"], "Unpaid")
         return row
 
+    @atomic
     def convert(self, account: Account, estimation_id: Any) -> dict[str, Any]:
         """Create an invoice from an estimation (which becomes Accepted)."""
         est = self.get(account, "estimation", estimation_id)
@@ -427,6 +446,7 @@ class Store:
             self.change_status(account, "estimation", est["Id"], "Accepted")
         return invoice
 
+    @atomic
     def change_shipping(self, account: Account, order_id: Any, details: dict[str, Any]) -> dict[str, Any]:
         """Replace an order's shipping details."""
         res = self.spec.resources["order"]
@@ -437,6 +457,7 @@ class Store:
         self.record(account, "order", row, res.activities.get("updated"))
         return row
 
+    @atomic
     def pay(
         self,
         account: Account,
@@ -489,6 +510,11 @@ class Store:
         now = self.now().timestamp()
         if heap[0][0] >= now:
             return 0
+        with self.unit(account):
+            return self._sweep(account, now)
+
+    def _sweep(self, account: Account, now: float) -> int:
+        heap = account.due_heap
         floor = parse_iso(account.sweep_floor).timestamp() if account.sweep_floor else 0.0
         moved = 0
         while heap and heap[0][0] < now:
@@ -514,6 +540,7 @@ class Store:
             heapq.heappush(account.due_heap, (parse_iso(row["Duedate"]).timestamp(), row["Id"]))
 
     # --- activities ---------------------------------------------------------------------
+    @atomic
     def record(
         self, account: Account, kind: str, row: dict[str, Any], activity_type: str | None, **extra: Any
     ) -> dict[str, Any] | None:
@@ -536,12 +563,16 @@ class Store:
         account.activities.append(activity)
         account.version += 1
         account.doc_activities.setdefault((kind, row["Id"]), []).append(activity)
+        self.unit.recorded(account, activity)
         if self.journal:
             self.journal.save_activity(account, activity)
         if not self._quiet:
-            for listener in self.listeners:
-                listener(account, activity)
+            self.unit.after_commit(lambda: self._tell(account, activity))
         return activity
+
+    def _tell(self, account: Account, activity: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(account, activity)
 
     def share_link(self, account: Account, kind: str, row: dict[str, Any], pdf: bool = False) -> str:
         """`<base>/<kind>/shared?token=<AccessToken>&id=<opaque>` (or the pdf link)."""
@@ -707,9 +738,9 @@ class Store:
         account.version += 1
         if kind == "invoice":
             self.index_due(account, row)
+        self.unit.touched(account)
         if self.journal:
             self.journal.save_object(account, kind, row)
-            self.journal.save_account(account)
 
 
 def paginate(rows: list[Any], page: int | None, size: int | None) -> tuple[int, list[Any]]:
