@@ -64,9 +64,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     trace = "".join(traceback.format_exception(exc))
     request.app.state.runtime.errors.append(f"{request.method} {request.url.path}: {trace}")
-    return fault_response(
+    response = fault_response(
         request, ApiFault(500, "InternalError", f"The mock failed: {type(exc).__name__}: {exc}")
     )
+    response.headers["Connection"] = "close"  # the connection's state is unknown: start afresh
+    return response
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:

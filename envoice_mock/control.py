@@ -6,6 +6,7 @@ sees only that account; answers are JSON, errors use the API's fault envelope.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
+from .inputs import ascii_int
 from .pages import render_html, render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
 
@@ -75,9 +77,8 @@ async def activities(request: Request) -> Response:
     rows = account.activities
     since = request.query_params.get("since")
     if since:
-        if not since.isdigit():
-            raise ApiFault(400, "InvalidValue", "since must be an activity id", field="since")
-        rows = [a for a in rows if a["Id"] > int(since)]
+        after = _id_param(since, "since")
+        rows = [a for a in rows if a["Id"] > after]
     return respond(request, [runtime.webhooks.activity_payload(a) | {"TypeName": a["Type"]} for a in rows])
 
 
@@ -140,9 +141,20 @@ def _amount(body: dict[str, Any]) -> float | None:
     raw = body.get("amount")
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ApiFault(400, "InvalidValue", "must be a number", field="amount")
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ApiFault(400, "InvalidValue", "must be a finite number", field="amount")
     return float(raw)
+
+
+def _id_param(text: str, name: str) -> int:
+    """A non-negative id from the query string (ASCII digits), or a 400 naming the parameter."""
+    try:
+        value = ascii_int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise ApiFault(400, "InvalidValue", f"{name} must be an activity id (digits 0-9)", field=name)
+    return value
 
 
 async def shared_page(request: Request) -> Response:
@@ -199,12 +211,10 @@ async def deliveries(request: Request) -> Response:
     account = authenticate(request)
     q = request.query_params
     activity = q.get("activity")
-    if activity is not None and not activity.isdigit():
-        raise ApiFault(400, "InvalidValue", "must be an activity id", field="activity")
     rows = runtime_of(request).webhooks.log(
         account,
         webhook=q.get("webhook"),
-        activity=int(activity) if activity else None,
+        activity=_id_param(activity, "activity") if activity else None,
         outcome=q.get("outcome"),
     )
     return respond(request, rows)

@@ -478,12 +478,12 @@ class Store:
         amount = due if amount is None else amount
         if amount <= 0 or amount > due + 1e-9:
             raise StoreError(f"Amount must be between 0 and the {due:.2f} outstanding.", field="amount")
+        name = gateway.lower() if isinstance(gateway, str) else gateway
+        if gateway is not None and name not in GATEWAY_PAYMENT_TYPES:
+            raise StoreError(f"Unknown payment gateway {gateway!r}.", field="gateway")
         if by_client:
             self.record(account, "invoice", row, "MarkAsPaidByTheClient")
         if gateway:
-            name = gateway.lower()
-            if name not in GATEWAY_PAYMENT_TYPES:
-                raise StoreError(f"Unknown payment gateway {gateway!r}.", field="gateway")
             ptype = GATEWAY_PAYMENT_TYPES[name]
             self._add_payment(account, row, ptype, amount, automatic=True)
             self.record(account, "invoice", row, f"NewPaymentWith{ptype}", gateway=name)
@@ -673,10 +673,9 @@ class Store:
                     raise StoreError(
                         f"Items: {fname} cannot be more than {MAX_FIGURE:.0e}.", field=f"Items.{fname}"
                     )
-            if not 0 <= (item.get("DiscountPercentage") or 0) <= 100:
-                raise StoreError(
-                    "Items: DiscountPercentage must be between 0 and 100.", field="Items.DiscountPercentage"
-                )
+            for fname in ("DiscountPercentage", "TaxPercentage"):
+                if not 0 <= (item.get(fname) or 0) <= 100:
+                    raise StoreError(f"Items: {fname} must be between 0 and 100.", field=f"Items.{fname}")
         for fname in ("ShippingAmount", "DiscountAmount") if res.amounts in ("order", "product") else ():
             if isinstance(row.get(fname), int | float) and not 0 <= row[fname] <= MAX_FIGURE:
                 raise StoreError(f"{fname} must be between 0 and {MAX_FIGURE:.0e}.", field=fname)
