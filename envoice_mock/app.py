@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             await runtime.webhooks.stop()
+            runtime.close()
 
     app = Starlette(
         routes=[*api_routes(runtime.spec.operations), *control_routes()],

@@ -16,6 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import SettingsError
+from .statelock import StateLock
+
 if TYPE_CHECKING:
     from .store import Account, Store
     from .webhooks import Webhook, WebhookEngine
@@ -31,6 +34,7 @@ CREATE TABLE IF NOT EXISTS delivered (account TEXT, webhook TEXT, activity INTEG
                                       PRIMARY KEY (account, webhook, activity));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+SQLITE_MAGIC = b"SQLite format 3\x00"
 DOC_FIELDS = (("estimation", "EstimationId"), ("order", "OrderId"), ("invoice", "InvoiceId"))
 
 
@@ -43,12 +47,37 @@ class SqliteJournal:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.lock = StateLock(self.path)  # first: a second server must not even read the file
+        try:
+            self.db = self._open()
+        except BaseException:
+            self.lock.release()
+            raise
         self._depth = 0
-        self.boot = self._count_boot()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the file is a whole SQLite database, then (only then) write to it."""
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                if f.read(16) != SQLITE_MAGIC:
+                    raise SettingsError(f"state file {self.path} is not a SQLite database (left untouched)")
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(problems[0] if problems else "no answer to a check")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            self.db = db
+            self.boot = self._count_boot()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise SettingsError(
+                f"state file {self.path} is damaged or not an envoice-mock state file ({exc}); "
+                "left untouched: move it away or pass another --state-file"
+            ) from None
+        return db
 
     def _count_boot(self) -> int:
         """How many times this file was opened, this time included (1 for a new file)."""
@@ -131,7 +160,16 @@ class SqliteJournal:
 
     # --- restart ------------------------------------------------------------------------
     def restore(self, store: Store, webhooks: WebhookEngine) -> bool:
-        """Rebuild the store and the webhooks from the file; False when the file is new."""
+        """Rebuild the store and the webhooks from the file; False when the file is new.
+        A file whose rows cannot be read is a SettingsError (one line; the file is left as is)."""
+        try:
+            return self._restore(store, webhooks)
+        except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+            raise SettingsError(
+                f"state file {self.path} cannot be restored ({type(exc).__name__}: {exc}); left untouched"
+            ) from None
+
+    def _restore(self, store: Store, webhooks: WebhookEngine) -> bool:
         from .store import Account
         from .webhooks import Webhook
 
@@ -178,5 +216,6 @@ class SqliteJournal:
         return True
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file and let another server have it (idempotent)."""
         self.db.close()
+        self.lock.release()
