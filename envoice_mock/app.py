@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import Settings
 from .control import control_routes
 from .faults import ApiFault
+from .hardening import NoSniff
 from .routing import api_routes, fault_response
 from .runtime import Runtime, build_runtime
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     app.add_middleware(NormalizePath)
+    app.add_middleware(NoSniff)
     return app
 
 

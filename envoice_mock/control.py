@@ -17,6 +17,7 @@ from starlette.routing import Route
 from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
+from .hardening import SHARE_PAGE_POLICY
 from .inputs import ascii_int
 from .pages import render_html, render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
@@ -169,7 +170,9 @@ async def shared_pdf(request: Request) -> Response:
 
 def _shared(request: Request, pdf: bool) -> Response:
     runtime = runtime_of(request)
-    found = runtime.store.resolve_share(request.query_params.get("token", ""))
+    found = runtime.store.resolve_share(
+        request.query_params.get("token", ""), request.path_params["kind"], request.query_params.get("id", "")
+    )
     if not found:
         raise ApiFault(404, "NotFound", "This link is not valid (the document may have been deleted).")
     account, kind, row = found
@@ -179,7 +182,9 @@ def _shared(request: Request, pdf: bool) -> Response:
         return Response(render_pdf(kind, view, currency), media_type="application/pdf")
     if kind in ("invoice", "estimation") and request.query_params.get("preview") != "1":
         runtime.store.record_event(account, kind, row["Id"], "viewed")
-    return HTMLResponse(render_html(kind, view, currency))
+    return HTMLResponse(
+        render_html(kind, view, currency), headers={"Content-Security-Policy": SHARE_PAGE_POLICY}
+    )
 
 
 async def webhooks_list(request: Request) -> Response:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 
 
-def derived_token(seed: int, *parts: object, nbytes: int = 6, key: bytes = b"") -> str:
-    """A hex token of `nbytes` from the seed and the parts (keyed when `key` is given)."""
+def derived_token(seed: int, *parts: object, nbytes: int = 6, key: str = "") -> str:
+    """A hex token of `nbytes` from the seed and the parts, keyed (BLAKE2b MAC) when `key` is
+    given: then nobody without the key can compute it."""
     text = ":".join(str(p) for p in (seed, *parts))
-    return hashlib.blake2b(text.encode(), digest_size=nbytes, key=key[:64]).hexdigest()
+    mac_key = hashlib.blake2b(key.encode("utf-8", "surrogatepass")).digest() if key else b""
+    return hashlib.blake2b(text.encode(), digest_size=nbytes, key=mac_key).hexdigest()
 
 
 def webhook_id(seed: int, account_key: str, counter: int) -> str:

@@ -8,8 +8,8 @@ journal (see persistence.py) is told of every write so that state survives a res
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
+import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +19,7 @@ from .atomic import UnitOfWork, atomic
 from .clock import Clock, iso, parse_iso
 from .config import Settings
 from .fakedata import SeededSource, derive_seed
+from .ids import derived_token
 from .money import outstanding, price_document
 from .spec import Resource, Spec
 
@@ -165,7 +166,7 @@ class Store:
             if not self.settings.any_key:
                 return None
             account = self.add_account(key, secret)
-        return account if account.secret == secret else None
+        return account if hmac.compare_digest(account.secret.encode(), secret.encode()) else None
 
     def add_account(
         self, key: str, secret: str, seed_data: bool = True, sequences: dict[str, int] | None = None
@@ -577,19 +578,24 @@ class Store:
     def share_link(self, account: Account, kind: str, row: dict[str, Any], pdf: bool = False) -> str:
         """`<base>/<kind>/shared?token=<AccessToken>&id=<opaque>` (or the pdf link)."""
         token = row.get("AccessToken") or self._token(account, kind, row["Id"])
-        opaque = hashlib.blake2b(f"{account.key}:{kind}:{row['Id']}".encode(), digest_size=6).hexdigest()
+        opaque = self._opaque(account, kind, row["Id"])
         verb = "pdf" if pdf else "shared"
         return f"{self.settings.base_url}/{SHARE_PATHS.get(kind, kind)}/{verb}?token={token}&id={opaque}"
 
-    def resolve_share(self, token: str) -> tuple[Account, str, dict[str, Any]] | None:
-        """The document behind a share token, if it still exists."""
+    def resolve_share(self, token: str, path_kind: str, opaque: str) -> tuple[Account, str, dict[str, Any]] | None:
+        """The document behind a share link, if it still exists and the link's path kind and
+        `id` are the ones the token was made for."""
         found = self.shares.get(token)
         if not found:
             return None
         key, kind, obj_id = found
         account = self.accounts.get(key)
         row = account.table(kind).get(obj_id) if account else None
-        return (account, kind, row) if account and row else None
+        if not account or not row or SHARE_PATHS.get(kind, kind) != path_kind:
+            return None
+        if not hmac.compare_digest(opaque.encode(), self._opaque(account, kind, obj_id).encode()):
+            return None
+        return account, kind, row
 
     # --- internals ----------------------------------------------------------------------
     def _label(self, kind: str) -> str:
@@ -598,11 +604,14 @@ class Store:
         )
 
     def _token(self, account: Account, kind: str, obj_id: int) -> str:
-        token = hashlib.blake2b(
-            f"{self.settings.seed}:{account.key}:{kind}:{obj_id}".encode(), digest_size=16
-        ).hexdigest()
+        """An AccessToken: keyed by the account's secret, so only its holder can compute links."""
+        token = derived_token(self.settings.seed, account.key, kind, obj_id, nbytes=16, key=account.secret)
         self.shares[token] = (account.key, kind, obj_id)
         return token
+
+    def _opaque(self, account: Account, kind: str, obj_id: int) -> str:
+        """The `id` of a share link (keyed like the token)."""
+        return derived_token(self.settings.seed, account.key, "link", kind, obj_id, key=account.secret)
 
     def register_share(self, account: Account, kind: str, row: dict[str, Any]) -> None:
         """Index a (restored) row's access token so its share link resolves."""
