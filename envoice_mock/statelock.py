@@ -29,7 +29,9 @@ class StateLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise SettingsError(f"state file {state_file}: cannot create its lock file: {exc.strerror}") from None
+            raise SettingsError(
+                f"state file {state_file}: cannot create its lock file: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -86,6 +86,7 @@ class Journal(Protocol):
     def save_activity(self, account: Account, activity: dict[str, Any]) -> None: ...
     def forget_account(self, key: str) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -479,8 +480,8 @@ class Store:
         amount = due if amount is None else amount
         if amount <= 0 or amount > due + 1e-9:
             raise StoreError(f"Amount must be between 0 and the {due:.2f} outstanding.", field="amount")
-        name = gateway.lower() if isinstance(gateway, str) else gateway
-        if gateway is not None and name not in GATEWAY_PAYMENT_TYPES:
+        name = gateway.lower() if isinstance(gateway, str) else ""
+        if gateway and name not in GATEWAY_PAYMENT_TYPES:
             raise StoreError(f"Unknown payment gateway {gateway!r}.", field="gateway")
         if by_client:
             self.record(account, "invoice", row, "MarkAsPaidByTheClient")
@@ -582,7 +583,9 @@ class Store:
         verb = "pdf" if pdf else "shared"
         return f"{self.settings.base_url}/{SHARE_PATHS.get(kind, kind)}/{verb}?token={token}&id={opaque}"
 
-    def resolve_share(self, token: str, path_kind: str, opaque: str) -> tuple[Account, str, dict[str, Any]] | None:
+    def resolve_share(
+        self, token: str, path_kind: str, opaque: str
+    ) -> tuple[Account, str, dict[str, Any]] | None:
         """The document behind a share link, if it still exists and the link's path kind and
         `id` are the ones the token was made for."""
         found = self.shares.get(token)

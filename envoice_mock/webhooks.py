@@ -35,8 +35,8 @@ import aiohttp
 from .clock import Clock, iso, parse_iso, webhook_timestamp
 from .config import Settings
 from .fakedata import SeededSource
-from .ids import webhook_id
 from .faults import ApiFault
+from .ids import webhook_id
 from .signing import sign, standard_signature, whsec
 
 MAX_WEBHOOKS = 10

@@ -32,7 +32,9 @@ def one_session(settings: Settings, spec: Spec, hook: bool = True) -> dict[str, 
     """Start a server on the settings, register a webhook, make changes, settle, stop."""
     runtime, poster = boot(settings, spec)
     with client_of(runtime) as c:
-        hook_id = c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/h"}).json()["Id"] if hook else None
+        hook_id = (
+            c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/h"}).json()["Id"] if hook else None
+        )
         wt = worktype(c)
         c.post("/api/worktype/update", json={"Id": wt, "Title": "Renamed"})
         invoice = c.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"]
@@ -55,7 +57,9 @@ def test_ids_survive_a_clean_restart_without_reuse(tmp_path: Path, spec: Spec) -
     first = one_session(settings, spec)
     second = one_session(settings, spec)
     assert first["wt"] != second["wt"]
-    assert first["hook"] != second["hook"] and sorted(second["hooks"]) == sorted(first["hook"] + second["hook"])
+    assert first["hook"] != second["hook"] and sorted(second["hooks"]) == sorted(
+        first["hook"] + second["hook"]
+    )
     # The second session still lists the first one's activities: every id appears once.
     assert len(second["activities"]) == len(set(second["activities"]))
     assert set(first["activities"]) < set(second["activities"])

@@ -67,9 +67,7 @@ def test_html_pages_carry_a_content_security_policy(client: TestClient) -> None:
     assert client.get("/api/invoice/all").headers["x-content-type-options"] == "nosniff"
 
 
-def test_api_secrets_are_compared_in_constant_time(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_api_secrets_are_compared_in_constant_time(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
     real = hmac.compare_digest
 
