@@ -108,6 +108,7 @@ class Settings:
     clock_start: datetime | None = None
     clock_speed: float = 1.0
     max_body_bytes: int = 1024 * 1024
+    max_accounts: int = 5000  # accounts --any-key may create in all (limits.DEFAULT_MAX_ACCOUNTS)
     log_level: str = "info"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -124,6 +125,8 @@ class Settings:
             raise SettingsError("delivery concurrency must be 1 or more")
         if self.clock_speed < 0:
             raise SettingsError("clock speed cannot be negative")
+        if self.max_accounts < 1:
+            raise SettingsError(f"max accounts must be 1 or more, got {self.max_accounts}")
 
     @property
     def base_url(self) -> str:
@@ -161,6 +164,7 @@ _ENV_PARSERS: dict[str, Any] = {
     "clock_start": parse_instant,
     "clock_speed": float,
     "max_body_bytes": int,
+    "max_accounts": int,
     "log_level": str,
 }
 

@@ -19,6 +19,7 @@ from .config import SettingsError, parse_duration
 from .faults import ApiFault
 from .hardening import SHARE_PAGE_POLICY
 from .inputs import ascii_int
+from .limits import check_clock_advance
 from .pages import render_html, render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
 
@@ -103,6 +104,7 @@ async def clock_advance(request: Request) -> Response:
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="seconds") from None
     runtime = runtime_of(request)
+    check_clock_advance(runtime.clock.seconds(), seconds, runtime.clock.origin.year)
     await runtime.advance(seconds)
     return respond(request, runtime.clock.describe())
 
@@ -252,6 +254,7 @@ async def idle(request: Request) -> Response:
         limit = parse_duration(body.get("max", 86400))
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="max") from None
+    check_clock_advance(runtime.clock.seconds(), limit, runtime.clock.origin.year)
     runtime.chaos.flush(account.key)
     before = runtime.clock.seconds()
     await runtime.webhooks.run_until_idle(max_virtual=limit, on_advance=runtime.sweep)
@@ -267,7 +270,7 @@ async def idle(request: Request) -> Response:
 
 async def chaos_apply(request: Request) -> Response:
     """Install a chaos directive for this account's deliveries (or run replay / clear)."""
-    from .chaos import ChaosError
+    from .chaos import ChaosError, ChaosLimit
 
     account = authenticate(request)
     runtime = runtime_of(request)
@@ -277,6 +280,8 @@ async def chaos_apply(request: Request) -> Response:
     activities = [a for a in account.activities if a["Id"] > since]
     try:
         result = runtime.chaos.apply(body, hooks, activities, account=account.key)
+    except ChaosLimit as exc:
+        raise ApiFault(429, "ChaosLimit", str(exc), field="chaos") from None
     except ChaosError as exc:
         raise ApiFault(400, "InvalidChaos", str(exc), field="chaos") from None
     return respond(request, result)
@@ -310,7 +315,7 @@ async def scenario_run(request: Request) -> Response:
     """Start a built-in scenario in the background (its own embedded mock) against a target."""
     from .embedded import start_background_run
 
-    authenticate(request)
+    account = authenticate(request)
     runtime = runtime_of(request)
     body = await json_body(request)
     target = body.get("target") or body.get("Target")
@@ -325,7 +330,7 @@ async def scenario_run(request: Request) -> Response:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # names only: never a path on the server
         raise ApiFault(404, "NotFound", f"There is no scenario {name!r}.")
     try:
-        run_id = start_background_run(runtime, name, target, seed)
+        run_id = start_background_run(runtime, name, target, seed, account)
     except ScenarioError as exc:
         status = 404 if str(exc).startswith("no scenario") else 400
         raise ApiFault(status, "NotFound" if status == 404 else "InvalidScenario", str(exc)) from None
@@ -333,11 +338,12 @@ async def scenario_run(request: Request) -> Response:
 
 
 async def scenario_run_status(request: Request) -> Response:
-    """A background scenario run: running, or its report."""
-    authenticate(request)
-    runs = runtime_of(request).extras.get("scenario_runs", {})
-    run = runs.get(request.path_params["id"])
-    if run is None:
+    """A background scenario run of this account: running, or its report."""
+    account = authenticate(request)
+    runtime = runtime_of(request)
+    run_id = request.path_params["id"]
+    run = runtime.extras.get("scenario_runs", {}).get(run_id)
+    if run is None or runtime.extras.get("scenario_run_owners", {}).get(run_id) != account.key:
         raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")
     return respond(request, run)
 

@@ -77,6 +77,13 @@ class NotFound(StoreError):
     code = "NotFound"
 
 
+class AccountLimit(StoreError):
+    """--any-key may not create more accounts."""
+
+    status = 429
+    code = "AccountLimit"
+
+
 class Journal(Protocol):
     """Where durable state goes (persistence.SqliteJournal implements it)."""
 
@@ -166,8 +173,18 @@ class Store:
         if account is None:
             if not self.settings.any_key:
                 return None
+            self.check_room()
             account = self.add_account(key, secret)
         return account if hmac.compare_digest(account.secret.encode(), secret.encode()) else None
+
+    def check_room(self) -> None:
+        """Refuse (429) a new --any-key account once --max-accounts exist."""
+        limit = self.settings.max_accounts
+        if len(self.accounts) >= limit:
+            raise AccountLimit(
+                f"This server already has {limit} accounts, its limit (--max-accounts {limit}); "
+                "reuse a key or start the server with a higher limit."
+            )
 
     def add_account(
         self, key: str, secret: str, seed_data: bool = True, sequences: dict[str, int] | None = None
