@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .account_factory import AccountFactory, SeedOffLoop
 from .config import Settings
 from .control import control_routes
 from .faults import ApiFault
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is None:
         runtime = build_runtime(settings or Settings())
 
+    factory = AccountFactory(runtime.store)
+
     async def tick() -> None:
         # Due dates pass while nobody calls the API, too: sweep once a (real) second.
         while True:
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             await runtime.webhooks.stop()
+            factory.close()
             runtime.close()
 
     app = Starlette(
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.add_middleware(NormalizePath)
     app.add_middleware(NoSniff)
+    app.add_middleware(SeedOffLoop, factory=factory)
     return app
 
 

@@ -100,6 +100,8 @@ def atomic(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: Any, account: Account, *args: Any, **kwargs: Any) -> Any:
+        if self.unit._depth:  # already inside a unit: join it (the cheap path seeding takes)
+            return method(self, account, *args, **kwargs)
         with self.unit(account):
             return method(self, account, *args, **kwargs)
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from .atomic import UnitOfWork, atomic
 from .clock import Clock, iso, parse_iso
 from .config import Settings
-from .fakedata import SeededSource, derive_seed
+from .fakedata import FAKER_LOCK, SeededSource, derive_seed
 from .ids import derived_token
 from .money import outstanding, price_document
 from .spec import Resource, Spec
@@ -205,11 +205,26 @@ class Store:
 
                 self._quiet = True
                 try:
-                    seed_account(self, account)
+                    with FAKER_LOCK:  # one shared Faker: seedings in other threads wait their turn
+                        seed_account(self, account)
                 finally:
                     self._quiet = False
         finally:
             self.journal = journal
+        self.persist_new(account)
+        return account
+
+    def adopt(self, account: Account, shares: dict[str, tuple[str, str, int]]) -> Account:
+        """Take in an account seeded elsewhere (off the event loop) with its share tokens."""
+        if account.key in self.accounts:
+            return self.accounts[account.key]
+        self.accounts[account.key] = account
+        self.shares.update(shares)
+        self.persist_new(account)
+        return account
+
+    def persist_new(self, account: Account) -> None:
+        """Write a newly seeded account to the journal in one commit."""
         if self.journal:
             with self.journal.transaction():
                 self.journal.save_account(account)
@@ -218,7 +233,6 @@ class Store:
                         self.journal.save_object(account, kind, row)
                 for act in account.activities:
                     self.journal.save_activity(account, act)
-        return account
 
     def reset(self, account: Account) -> Account:
         """Throw away an account's data and seed it afresh (in one commit).
