@@ -59,7 +59,7 @@ def start_server(extra: list[str]) -> tuple[subprocess.Popen[str], str]:
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100) of the values."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def run(url: str, accounts: int, concurrency: int, timeout: float) -> dict[str, float]:
