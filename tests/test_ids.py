@@ -123,3 +123,21 @@ def test_ids_are_unique_within_one_server(kind: str, spec: Spec) -> None:
         activities = [a["Id"] for a in c.get("/_mock/activities").json()]
     values = ids if kind == "document" else activities
     assert len(values) == len(set(values))
+
+
+def test_ids_survive_kill_9_without_reuse(tmp_path: Path) -> None:
+    from .test_crash_recovery import ServerProcess
+
+    state = str(tmp_path / "state.sqlite")
+    seen: dict[str, list[object]] = {"activities": [], "worktypes": [], "hooks": []}
+    for _ in range(2):
+        server = ServerProcess("--state-file", state, "--clock-start", "2024-03-01T12:00:00Z")
+        c = server.client
+        seen["hooks"].append(c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/h"}).json()["Id"])
+        seen["worktypes"].append(c.post("/api/worktype/new", json={"Title": "K"}).json())
+        invoice = c.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"]
+        assert c.post(f"/_mock/invoice/{invoice}/view").status_code == 200
+        seen["activities"] = [a["Id"] for a in c.get("/_mock/activities").json()]
+        server.kill()
+    for name, values in seen.items():
+        assert len(values) == len(set(values)), name
