@@ -148,6 +148,11 @@ class ChaosEngine:
             picked = sorted(activities, key=chronological)
             if last:
                 picked = picked[-last:]
+            if len(picked) * len(hooks) > MAX_CHAOS_COUNT:
+                raise ChaosError(
+                    f"{where} would send {len(picked) * len(hooks)} deliveries; at most {MAX_CHAOS_COUNT} "
+                    f"(limit): choose fewer with {where}.last"
+                )
             if order == "shuffled":
                 self.source.rng.shuffle(picked)
             elif order == "reverse":

@@ -75,6 +75,8 @@ def parse_instant(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise SettingsError(f"not an ISO-8601 instant: {text!r}") from None
+    if value.year > 9000:  # leaves the virtual clock room to advance and run without overflowing
+        raise SettingsError(f"an instant after the year 9000 is not useful here: {text!r}")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -12,9 +12,9 @@ from .faults import ApiFault
 
 MAX_CLOCK_ADVANCE = 100 * 365 * 86400.0  # virtual seconds a clock may be moved in total
 DEFAULT_MAX_ACCOUNTS = 5000  # accounts --any-key may create (--max-accounts)
-MAX_CHAOS_RULES = 100  # active chaos rules per account
+MAX_CHAOS_RULES = 50  # active chaos rules per account
 MAX_DUPLICATE_COPIES = 10  # copies of one delivery
-MAX_CHAOS_COUNT = 10_000  # attempts, activities or windows one chaos rule may affect
+MAX_CHAOS_COUNT = 1000  # attempts, activities or deliveries one chaos rule (or replay) may affect
 
 
 def check_clock_advance(advanced: float, seconds: float, origin_year: int) -> None:

@@ -83,9 +83,20 @@ def test_every_chaos_parameter_is_limited(client: TestClient, directive: dict[st
     assert f".{limit} " in message and "at most" in message
 
 
+def test_a_replay_of_more_than_the_limit_is_refused(client: TestClient, runtime: Any) -> None:
+    client.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/h"})
+    account = runtime.store.accounts["sandbox-key"]
+    invoice = max(account.table("invoice"))
+    for _ in range(1001):
+        runtime.store.record_event(account, "invoice", invoice, "viewed")
+    response = client.post("/_mock/chaos", json={"replay": {}})
+    assert response.status_code == 400 and "replay.last" in response.text
+    assert client.post("/_mock/chaos", json={"replay": {"last": 5}}).json() == {"Replayed": 5}
+
+
 def test_the_number_of_chaos_rules_is_limited(client: TestClient) -> None:
-    answers = [client.post("/_mock/chaos", json={"fail": {"attempts": 1}}).status_code for _ in range(101)]
-    assert answers[:100] == [200] * 100 and answers[100] == 429
+    answers = [client.post("/_mock/chaos", json={"fail": {"attempts": 1}}).status_code for _ in range(51)]
+    assert answers[:50] == [200] * 50 and answers[50] == 429
     assert client.delete("/_mock/chaos").status_code == 200
     assert client.post("/_mock/chaos", json={"fail": {"attempts": 1}}).status_code == 200
 
@@ -101,6 +112,14 @@ def test_any_key_accounts_are_limited(settings: Settings, spec: Spec) -> None:
         assert refused.status_code == 429
         assert "--max-accounts" in refused.text and refused.json()["IsFaulted"] is True
         assert c.get("/api/worktype/all", headers={"x-auth-key": "k0", "x-auth-secret": "s"}).is_success
+
+
+def test_a_clock_start_near_the_end_of_the_calendar_is_refused() -> None:
+    from envoice_mock.config import SettingsError, parse_instant
+
+    assert parse_instant("8999-01-01T00:00:00Z").year == 8999
+    with pytest.raises(SettingsError, match="9000"):
+        parse_instant("9999-12-31T00:00:00Z")
 
 
 def test_max_accounts_comes_from_the_environment() -> None:
