@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -18,10 +19,27 @@ from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
 from .hardening import SHARE_PAGE_POLICY
-from .inputs import ascii_int
+from .inputs import MAX_INT_DIGITS, ascii_int
 from .limits import check_clock_advance
 from .pages import render_html, render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
+
+
+class IdConvertor(Convertor[int]):
+    """A path segment that is an id: ASCII digits, at most MAX_INT_DIGITS of them (else no match)."""
+
+    regex = f"[0-9]{{1,{MAX_INT_DIGITS}}}"
+
+    def convert(self, value: str) -> int:
+        """The id."""
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        """The segment."""
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -367,7 +385,7 @@ def control_routes() -> list[Route]:
         Route("/_mock/scenarios", guarded(scenarios_list), methods=["GET"]),
         Route("/_mock/scenarios/runs/{id}", guarded(scenario_run_status), methods=["GET"]),
         Route("/_mock/scenarios/{name}/run", guarded(scenario_run), methods=["POST"]),
-        Route("/_mock/{kind}/{id:int}/{event}", guarded(client_event), methods=["POST"]),
+        Route("/_mock/{kind}/{id:id}/{event}", guarded(client_event), methods=["POST"]),
         Route("/{kind:str}/shared", guarded(shared_page), methods=["GET"]),
         Route("/{kind:str}/pdf", guarded(shared_pdf), methods=["GET"]),
     ]

@@ -107,6 +107,12 @@ def test_unicode_digits_and_huge_integers_are_400(
     assert field in response.text or response.status_code == 415
 
 
+def test_a_huge_id_in_a_control_path_is_no_server_error(lenient: TestClient) -> None:
+    for digits in (HUGE, "9" * 41):
+        response = lenient.post(f"/_mock/invoice/{digits}/view")
+        assert response.status_code == 404 and response.json()["IsFaulted"] is True
+
+
 def test_huge_integers_in_json_are_400(client: TestClient) -> None:
     for raw in (b'{"Title": "x", "Id": ' + HUGE.encode() + b"}", HUGE.encode(), b"[" + HUGE.encode() + b"]"):
         response = client.post("/api/worktype/new", content=raw, headers={"content-type": "application/json"})
