@@ -159,7 +159,8 @@ class ChaosEngine:
                 picked.reverse()
             sent = sum(self.engine.replay(h, picked, ("replay", f"replay:{order}")) for h in hooks)
             return {"Replayed": sent}
-        if sum(1 for r in self.rules if r.account == account) >= MAX_CHAOS_RULES:
+        active = [r for r in self.rules if r.account == account and (r.live(now) or r.buffer)]
+        if len(active) >= MAX_CHAOS_RULES:
             raise ChaosLimit(
                 f"at most {MAX_CHAOS_RULES} chaos rules may be active per account (limit); "
                 "DELETE /_mock/chaos clears them"
