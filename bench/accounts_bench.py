@@ -18,31 +18,18 @@ import json
 import re
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-
-REPO = Path(__file__).resolve().parent.parent
-SANDBOX = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
+from benchlib import AUTH as SANDBOX
+from benchlib import REPO, our_command, percentile, stop
 
 
 def start_server(extra: list[str]) -> tuple[subprocess.Popen[str], str]:
     """The server in a child process, and its URL (read from the banner)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "envoice_mock",
-            "serve",
-            "--any-key",
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-            *extra,
-        ],
+        [*our_command(), "serve", "--any-key", "--port", "0", "--log-level", "warning", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -54,12 +41,6 @@ def start_server(extra: list[str]) -> tuple[subprocess.Popen[str], str]:
         if found:
             return proc, found.group(1)
     raise SystemExit("the server exited before listening")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) of the values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def run(url: str, accounts: int, concurrency: int, timeout: float) -> dict[str, float]:
@@ -103,8 +84,8 @@ async def run(url: str, accounts: int, concurrency: int, timeout: float) -> dict
         "failed_creations": failures,
         "reads": len(latencies),
         "read_median_ms": round(statistics.median(latencies), 2),
-        "read_p90_ms": round(percentile(latencies, 90), 2),
-        "read_p99_ms": round(percentile(latencies, 99), 2),
+        "read_p90_ms": round(percentile(sorted(latencies), 90) or 0.0, 2),
+        "read_p99_ms": round(percentile(sorted(latencies), 99) or 0.0, 2),
         "read_max_ms": round(max(latencies), 2),
     }
 
@@ -122,8 +103,7 @@ def main() -> None:
     try:
         numbers = asyncio.run(run(url, args.accounts, args.concurrency, args.timeout))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     for name, value in numbers.items():
         print(f"{name:>22}: {value}")
     if args.json:
