@@ -48,8 +48,8 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(text: str | float | int) -> float:
     """Parse `90`, `1.5s`, `250ms`, `10m`, `2h` or `3d` into seconds."""
-    if isinstance(text, bool):
-        raise SettingsError(f"not a duration: {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise SettingsError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 3d or a number of seconds)")
     if isinstance(text, int | float):
         value = float(text)
     else:

@@ -269,7 +269,7 @@ async def idle(request: Request) -> Response:
     runtime = runtime_of(request)
     body = await json_body(request)
     try:
-        limit = parse_duration(body.get("max", 86400))
+        limit = parse_duration(86400 if body.get("max") is None else body["max"])
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="max") from None
     check_clock_advance(runtime.clock.seconds(), limit, runtime.clock.origin.year)

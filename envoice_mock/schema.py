@@ -66,7 +66,7 @@ class Coercer:
             if t.kind == "enum":
                 return self._enum(t.name, raw)
             if t.kind == "list":
-                if isinstance(raw, dict) and all(str(k).isdigit() for k in raw):
+                if isinstance(raw, dict) and all(_is_index(k) for k in raw):
                     raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
                 if not isinstance(raw, list):
                     raise FieldError(path, "must be a list")
@@ -153,6 +153,11 @@ class Coercer:
         raise FieldError(
             "", f"{raw!r} is not one of {', '.join(members)} (or their indexes 0-{len(members) - 1})"
         )
+
+
+def _is_index(key: Any) -> bool:
+    """A form-style list index (`Items[0]`): a few ASCII digits."""
+    return isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9
 
 
 def _int_text(raw: str) -> Any:

@@ -113,6 +113,27 @@ def test_a_huge_id_in_a_control_path_is_no_server_error(lenient: TestClient) -> 
         assert response.status_code == 404 and response.json()["IsFaulted"] is True
 
 
+@pytest.mark.parametrize("index", ["²", "٣", HUGE, "-1"])
+def test_odd_list_indexes_in_forms_are_400(client: TestClient, index: str) -> None:
+    for form in (f"Items[{index}].Cost=1", f"Items[0].Cost=1&Items[{index}].Cost=2"):
+        response = client.post(
+            "/api/invoice/new", content=form, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
+        assert "Items" in fault_fields(response)
+
+
+@pytest.mark.parametrize("value", [[], {}, [1, 2], {"for": "1s"}])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/_mock/clock/advance", "seconds"), ("/_mock/deliveries/idle", "max"), ("/_mock/chaos", "delay")],
+)
+def test_durations_of_the_wrong_type_are_400(lenient: TestClient, path: str, field: str, value: Any) -> None:
+    body = {"delay": {"seconds": value}} if field == "delay" else {field: value}
+    response = lenient.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["IsFaulted"] is True
+
+
 def test_huge_integers_in_json_are_400(client: TestClient) -> None:
     for raw in (b'{"Title": "x", "Id": ' + HUGE.encode() + b"}", HUGE.encode(), b"[" + HUGE.encode() + b"]"):
         response = client.post("/api/worktype/new", content=raw, headers={"content-type": "application/json"})
