@@ -242,3 +242,44 @@ def test_a_500_closes_the_connection(runtime: Runtime, monkeypatch: pytest.Monke
     assert response.status_code == 500
     assert response.headers["connection"] == "close"
     assert response.json()["IsFaulted"] is True
+
+
+CONTROL_GARBAGE = [
+    b"NaN",
+    b"1e999",
+    b"1" * 5000,
+    b'"\\ud800"',
+    b"[]",
+    b"{}",
+    b"null",
+    b"[1, 2]",
+    b'"\xc2\xb2"',
+    b'{"attempts": 1e999}',
+    b'{"count": "\xc2\xb2"}',
+    b'{"range": ["1e999s", "2s"]}',
+    b'{"for": "NaNs"}',
+    b'{"seconds": [1, 2]}',
+    b'"infd"',
+]
+
+
+def test_control_plane_garbage_never_causes_a_500(lenient: TestClient, ids: dict[str, int]) -> None:
+    invoice = ids["invoice"]
+    paths = [
+        "/_mock/clock/advance",
+        "/_mock/deliveries/idle",
+        "/_mock/deliveries/settle",
+        "/_mock/webhooks",
+        "/_mock/chaos",
+        f"/_mock/invoice/{invoice}/pay",
+        f"/_mock/invoice/{invoice}/mark-paid",
+        "/_mock/scenarios/invoice-lifecycle/run",
+    ]
+    keys = ["seconds", "duration", "max", "flush", "Url", "Secret", "fail", "duplicate", "delay", "reorder"]
+    keys += ["replay", "corrupt_signature", "gateway", "amount", "target", "seed"]
+    for path in paths:
+        for key in keys:
+            for raw in CONTROL_GARBAGE:
+                body = b'{"%s": %s}' % (key.encode(), raw)
+                response = lenient.post(path, content=body, headers={"content-type": "application/json"})
+                assert response.status_code < 500, f"{path} {body[:60]!r}: {response.text[:200]}"
