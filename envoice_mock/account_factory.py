@@ -30,6 +30,7 @@ class AccountFactory:
         self.store = store
         self._executor: ThreadPoolExecutor | None = None
         self._pending: dict[str, asyncio.Future[tuple[Account, Shares]]] = {}
+        self._reserved: dict[str, int] = {}  # id blocks of the accounts being seeded
 
     async def ensure(self, key: str, secret: str) -> None:
         """Make sure `key` has an account (when --any-key and the limit allow; else the normal
@@ -44,26 +45,31 @@ class AccountFactory:
             return
         future = self._pending.get(key)
         if future is None:
+            id_base = store.id_block(key, reserved=self._reserved.values())
+            self._reserved[key] = id_base
             if self._executor is None:
                 # The event loop gets the GIL back within 1 ms (not 5) while a seeding runs.
                 sys.setswitchinterval(0.001)
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="envoice-mock-seeding")
             loop = asyncio.get_running_loop()
-            future = self._pending[key] = loop.run_in_executor(self._executor, self._seed, key, secret)
+            future = self._pending[key] = loop.run_in_executor(
+                self._executor, self._seed, key, secret, id_base
+            )
             try:
                 account, shares = await future
             finally:
                 del self._pending[key]
+                del self._reserved[key]
             store.adopt(account, shares)
         else:
             await asyncio.shield(future)
 
-    def _seed(self, key: str, secret: str) -> tuple[Account, Shares]:
+    def _seed(self, key: str, secret: str, id_base: int) -> tuple[Account, Shares]:
         from .store import Store
 
         live = self.store
         scratch = Store(live.spec, live.settings, live.clock)
-        account = scratch.add_account(key, secret)
+        account = scratch.add_account(key, secret, id_base=id_base)
         return account, scratch.shares
 
     def close(self) -> None:

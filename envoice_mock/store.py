@@ -28,6 +28,10 @@ DOCUMENT_ID_FIELDS = {
     "estimation": ("EstimationId", "EstimationNumber"),
     "order": ("OrderId", "OrderNumber"),
 }
+# Each account draws its ids from its own block of ID_BLOCK ids per kind; ID_BLOCKS blocks fit
+# below 2**31 (ids are 32-bit in the API).
+ID_BLOCK = 100_000
+ID_BLOCKS = 21_000
 # The largest cost, quantity or amount a request may carry: keeps every computed amount
 # finite and exact to the cent (a bigger figure is refused with a 400, never a 500).
 MAX_FIGURE = 1e12
@@ -186,15 +190,32 @@ class Store:
                 "reuse a key or start the server with a higher limit."
             )
 
+    def id_block(self, key: str, reserved: Iterable[int] = ()) -> int:
+        """The id base of a new account: the block its key hashes to, or, when another account
+        (or a `reserved` one) has it, the next free block. Accounts never share ids."""
+        taken = {a.id_base for a in self.accounts.values()} | set(reserved)
+        slot = 1 + derive_seed(self.settings.seed, "account", key) % 900
+        while slot * ID_BLOCK in taken:
+            slot = slot % ID_BLOCKS + 1
+        return slot * ID_BLOCK
+
     def add_account(
-        self, key: str, secret: str, seed_data: bool = True, sequences: dict[str, int] | None = None
+        self,
+        key: str,
+        secret: str,
+        seed_data: bool = True,
+        sequences: dict[str, int] | None = None,
+        id_base: int | None = None,
     ) -> Account:
         """Create (or return) an account, seeded deterministically from (seed, key); `sequences`
-        carries id counters over from a previous life of the account (a reset)."""
+        and `id_base` carry ids over from a previous life of the account (a reset) or a block
+        reserved for it."""
         if key in self.accounts:
             return self.accounts[key]
         h = derive_seed(self.settings.seed, "account", key)
-        account = Account(key=key, secret=secret, user_id=1000 + h % 9000, id_base=(1 + h % 900) * 100_000)
+        account = Account(
+            key=key, secret=secret, user_id=1000 + h % 9000, id_base=id_base or self.id_block(key)
+        )
         account.sequences.update(sequences or {})
         account.sweep_floor = iso(self.now())
         self.accounts[key] = account
@@ -247,7 +268,7 @@ class Store:
         with self.journal.transaction() if self.journal else contextlib.nullcontext():
             if self.journal:
                 self.journal.forget_account(account.key)
-            return self.add_account(account.key, account.secret, sequences=carried)
+            return self.add_account(account.key, account.secret, sequences=carried, id_base=account.id_base)
 
     # --- reading ------------------------------------------------------------------------
     def reference(self, table: str) -> list[Any]:

@@ -32,9 +32,9 @@ def test_a_seeding_in_progress_does_not_hold_up_another_account(
     gate = threading.Event()
     real = AccountFactory._seed
 
-    def slow_seed(self: AccountFactory, key: str, secret: str) -> Any:
+    def slow_seed(self: AccountFactory, *args: Any) -> Any:
         assert gate.wait(30), "the test never opened the gate"
-        return real(self, key, secret)
+        return real(self, *args)
 
     monkeypatch.setattr(AccountFactory, "_seed", slow_seed)
     runtime = build_runtime(settings.with_(any_key=True), spec=spec)

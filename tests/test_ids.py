@@ -141,3 +141,52 @@ def test_ids_survive_kill_9_without_reuse(tmp_path: Path) -> None:
         server.kill()
     for name, values in seen.items():
         assert len(values) == len(set(values)), name
+
+
+def colliding_keys(seed: int, count: int) -> list[str]:
+    """`count` keys whose hashed id block is the same."""
+    from envoice_mock.fakedata import derive_seed
+
+    by_slot: dict[int, list[str]] = {}
+    for i in range(100_000):
+        key = f"key-{i}"
+        slot = derive_seed(seed, "account", key) % 900
+        by_slot.setdefault(slot, []).append(key)
+        if len(by_slot[slot]) == count:
+            return by_slot[slot]
+    raise AssertionError("no collision found")
+
+
+def test_accounts_never_share_an_id_block(spec: Spec) -> None:
+    settings = frozen(any_key=True)
+    keys = colliding_keys(settings.seed, 3)
+    runtime = build_runtime(settings, spec=spec)
+    with client_of(runtime) as c:
+        invoices = [
+            set(
+                r["Id"]
+                for r in c.get("/api/invoice/all", headers={"x-auth-key": k, "x-auth-secret": "s"}).json()[
+                    "Result"
+                ]
+            )
+            for k in keys
+        ]
+    assert not invoices[0] & invoices[1] and not invoices[1] & invoices[2] and not invoices[0] & invoices[2]
+    bases = [runtime.store.accounts[k].id_base for k in keys]
+    assert len(set(bases)) == 3
+    # The first of them keeps the block its key hashes to: no collision, no change.
+    alone = build_runtime(settings, spec=spec).store.add_account(keys[0], "s")
+    assert alone.id_base == bases[0]
+
+
+def test_id_blocks_stay_distinct_across_a_restart_and_a_reset(tmp_path: Path, spec: Spec) -> None:
+    settings = frozen(state_file=tmp_path / "state.sqlite")
+    keys = colliding_keys(settings.seed, 2)
+    runtime = build_runtime(settings, spec=spec)
+    first = runtime.store.add_account(keys[0], "s").id_base
+    runtime.close()
+    runtime = build_runtime(settings, spec=spec)
+    second = runtime.store.add_account(keys[1], "s").id_base
+    again = runtime.store.reset(runtime.store.accounts[keys[1]]).id_base
+    runtime.close()
+    assert first != second == again
