@@ -183,10 +183,11 @@ class SqliteJournal:
                 secret=secret,
                 user_id=meta["user_id"],
                 id_base=meta["id_base"],
+                blocks=meta.get("blocks", []),
                 sequences=meta["sequences"],
                 sweep_floor=meta["sweep_floor"],
             )
-            store.accounts[key] = account
+            store.accounts[key] = store.own(account)
             for kind, body in self.db.execute(
                 "SELECT kind, body FROM objects WHERE account=? ORDER BY id", (key,)
             ):

@@ -115,12 +115,21 @@ class Account:
     sweep_floor: str = ""
     version: int = 0  # bumped by every write; response caches key on it
     due_heap: list[tuple[float, int]] = field(default_factory=list)  # (due timestamp, invoice id)
+    blocks: list[int] = field(default_factory=list)  # further id blocks, once a sequence outgrew one
+    allocate: Callable[[], int] | None = field(default=None, repr=False, compare=False)
 
     def next_id(self, sequence: str) -> int:
-        """The next id of a sequence (ids of different accounts never meet)."""
+        """The next id of a sequence (ids of different accounts never meet): in the account's
+        block, then in further blocks handed out by `allocate` as the sequence outgrows them."""
         value = self.sequences.get(sequence, 0) + 1
         self.sequences[sequence] = value
-        return self.id_base + value
+        index, offset = divmod(value, ID_BLOCK)
+        if index == 0:
+            return self.id_base + offset
+        while len(self.blocks) < index:
+            assert self.allocate is not None, "an account outgrew its id block outside a store"
+            self.blocks.append(self.allocate())
+        return self.blocks[index - 1] + offset
 
     def table(self, kind: str) -> dict[int, dict[str, Any]]:
         """The rows of one table, by id."""
@@ -133,6 +142,7 @@ class Account:
             "sweep_floor": self.sweep_floor,
             "user_id": self.user_id,
             "id_base": self.id_base,
+            "blocks": self.blocks,
         }
 
 
@@ -193,11 +203,22 @@ class Store:
     def id_block(self, key: str, reserved: Iterable[int] = ()) -> int:
         """The id base of a new account: the block its key hashes to, or, when another account
         (or a `reserved` one) has it, the next free block. Accounts never share ids."""
-        taken = {a.id_base for a in self.accounts.values()} | set(reserved)
-        slot = 1 + derive_seed(self.settings.seed, "account", key) % 900
-        while slot * ID_BLOCK in taken:
+        return self._free_block(1 + derive_seed(self.settings.seed, "account", key) % 900, reserved)
+
+    def _free_block(self, slot: int, reserved: Iterable[int] = ()) -> int:
+        taken = {b for a in self.accounts.values() for b in (a.id_base, *a.blocks)} | set(reserved)
+        for _ in range(ID_BLOCKS):
+            if slot * ID_BLOCK not in taken:
+                return slot * ID_BLOCK
             slot = slot % ID_BLOCKS + 1
-        return slot * ID_BLOCK
+        raise StoreError("Every block of ids is in use: this server cannot hand out more ids.")
+
+    def own(self, account: Account) -> Account:
+        """Let the account draw further id blocks from this store (after creating or restoring it)."""
+        account.allocate = lambda: self._free_block(
+            ((account.blocks or [account.id_base])[-1] // ID_BLOCK) + 1
+        )
+        return account
 
     def add_account(
         self,
@@ -206,6 +227,7 @@ class Store:
         seed_data: bool = True,
         sequences: dict[str, int] | None = None,
         id_base: int | None = None,
+        blocks: list[int] | None = None,
     ) -> Account:
         """Create (or return) an account, seeded deterministically from (seed, key); `sequences`
         and `id_base` carry ids over from a previous life of the account (a reset) or a block
@@ -217,8 +239,9 @@ class Store:
             key=key, secret=secret, user_id=1000 + h % 9000, id_base=id_base or self.id_block(key)
         )
         account.sequences.update(sequences or {})
+        account.blocks.extend(blocks or [])
         account.sweep_floor = iso(self.now())
-        self.accounts[key] = account
+        self.accounts[key] = self.own(account)
         journal, self.journal = self.journal, None  # seeding writes once, below, in one commit
         try:
             if seed_data:
@@ -239,7 +262,7 @@ class Store:
         """Take in an account seeded elsewhere (off the event loop) with its share tokens."""
         if account.key in self.accounts:
             return self.accounts[account.key]
-        self.accounts[account.key] = account
+        self.accounts[account.key] = self.own(account)
         self.shares.update(shares)
         self.persist_new(account)
         return account
@@ -268,7 +291,9 @@ class Store:
         with self.journal.transaction() if self.journal else contextlib.nullcontext():
             if self.journal:
                 self.journal.forget_account(account.key)
-            return self.add_account(account.key, account.secret, sequences=carried, id_base=account.id_base)
+            return self.add_account(
+                account.key, account.secret, sequences=carried, id_base=account.id_base, blocks=account.blocks
+            )
 
     # --- reading ------------------------------------------------------------------------
     def reference(self, table: str) -> list[Any]:

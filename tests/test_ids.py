@@ -190,3 +190,30 @@ def test_id_blocks_stay_distinct_across_a_restart_and_a_reset(tmp_path: Path, sp
     again = runtime.store.reset(runtime.store.accounts[keys[1]]).id_base
     runtime.close()
     assert first != second == again
+
+
+def test_an_account_that_outgrows_its_block_gets_a_free_one(tmp_path: Path, spec: Spec) -> None:
+    settings = frozen(state_file=tmp_path / "state.sqlite")
+    runtime = build_runtime(settings, spec=spec)
+    store = runtime.store
+    account = store.accounts["sandbox-key"]
+    neighbour_key = next(
+        f"n{i}" for i in range(100_000) if store.id_block(f"n{i}") == account.id_base + 100_000
+    )
+    neighbour = store.add_account(neighbour_key, "s")
+    account.sequences["worktype"] = 99_998
+    made = [store.create(account, "worktype", {"Title": f"W{i}"})["Id"] for i in range(3)]
+    assert made[0] == account.id_base + 99_999
+    assert len(set(made)) == 3
+    taken = set(range(neighbour.id_base, neighbour.id_base + 100_000))
+    assert not set(made) & taken
+    runtime.close()
+    restored = build_runtime(settings, spec=spec)
+    again = restored.store.create(restored.store.accounts["sandbox-key"], "worktype", {"Title": "W"})["Id"]
+    assert again == made[-1] + 1
+    blocks = list(restored.store.accounts["sandbox-key"].blocks)
+    fresh = restored.store.reset(restored.store.accounts["sandbox-key"])
+    assert fresh.blocks == blocks != []  # a reset keeps the blocks its ids came from
+    after_reset = restored.store.create(fresh, "worktype", {"Title": "W"})["Id"]
+    assert blocks[0] < again < after_reset < blocks[0] + 100_000
+    restored.close()
