@@ -39,6 +39,11 @@ def _serve_parser(sub: Any) -> None:
         help="every unseen key/secret pair gets its own fresh, seeded account",
     )
     p.add_argument(
+        "--max-accounts",
+        type=int,
+        help="how many accounts --any-key may create in all (default 5000; env ENVOICE_MOCK_MAX_ACCOUNTS)",
+    )
+    p.add_argument(
         "--enum-style",
         choices=["string", "int"],
         help="enums as indexes (default, as the real service sends them) or names (as the description lists them)",
@@ -100,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "accounts": tuple(args.account) if args.account else None,
         "any_key": args.any_key,
+        "max_accounts": args.max_accounts,
         "enum_style": args.enum_style,
         "fixtures": args.fixtures,
         "public_url": args.public_url,

@@ -48,8 +48,8 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(text: str | float | int) -> float:
     """Parse `90`, `1.5s`, `250ms`, `10m`, `2h` or `3d` into seconds."""
-    if isinstance(text, bool):
-        raise SettingsError(f"not a duration: {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise SettingsError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 3d or a number of seconds)")
     if isinstance(text, int | float):
         value = float(text)
     else:
@@ -75,6 +75,8 @@ def parse_instant(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise SettingsError(f"not an ISO-8601 instant: {text!r}") from None
+    if value.year > 9000:  # leaves the virtual clock room to advance and run without overflowing
+        raise SettingsError(f"an instant after the year 9000 is not useful here: {text!r}")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -109,6 +111,7 @@ class Settings:
     clock_start: datetime | None = None
     clock_speed: float = 1.0
     max_body_bytes: int = 1024 * 1024
+    max_accounts: int = 5000  # accounts --any-key may create in all (limits.DEFAULT_MAX_ACCOUNTS)
     log_level: str = "info"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -125,6 +128,8 @@ class Settings:
             raise SettingsError("delivery concurrency must be 1 or more")
         if self.clock_speed < 0:
             raise SettingsError("clock speed cannot be negative")
+        if self.max_accounts < 1:
+            raise SettingsError(f"max accounts must be 1 or more, got {self.max_accounts}")
 
     @property
     def base_url(self) -> str:
@@ -162,6 +167,7 @@ _ENV_PARSERS: dict[str, Any] = {
     "clock_start": parse_instant,
     "clock_speed": float,
     "max_body_bytes": int,
+    "max_accounts": int,
     "log_level": str,
 }
 
