@@ -288,6 +288,7 @@ def test_paying_twice_is_a_clear_message_not_an_error_page(make_invoice: Any, cl
     again = client.post(form["action"], data={**form["fields"], "gateway": "paypal"}, follow_redirects=False)
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("text/html")
+    assert "form-action 'self'" in again.headers["content-security-policy"]
     assert "No payment was taken" in again.text and "already paid" in again.text
     details = client.get("/api/invoice/details", params={"id": invoice["Id"]}).json()
     assert len(details["Payments"]) == 1  # one payment, however often the button is pressed
@@ -297,7 +298,10 @@ def test_the_pay_action_needs_post_and_a_valid_token(make_invoice: Any, client: 
     invoice = make_invoice()
     client.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
     assert client.get("/invoice/shared/pay").status_code == 405
-    for form in ({"token": "forged", "id": "x", "gateway": "paypal"}, {}, {"gateway": "paypal"}):
+    _, cells, _ = page_of(client, invoice["Id"])
+    real = pay_form(cells)["fields"]
+    wrong_id = {"token": real["token"], "id": "0" * len(real["id"]), "gateway": "paypal"}
+    for form in ({"token": "forged", "id": "x", "gateway": "paypal"}, {}, {"gateway": "paypal"}, wrong_id):
         r = client.post("/invoice/shared/pay", data=form)
         assert r.status_code == 404 and r.json()["IsFaulted"] is True
     r = client.post(
