@@ -10,9 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
-DEFAULT_SCENARIOS = PROJECT_ROOT / "scenarios"
+from .bundled import bundled_dir
+
+# Shipped inside the package (a wheel) or mapped to the checkout (an editable install).
+DEFAULT_FIXTURES = bundled_dir("fixtures")
+DEFAULT_SCENARIOS = bundled_dir("scenarios")
 DEFAULT_KEY = "sandbox-key"
 DEFAULT_SECRET = "sandbox-secret"
 DEFAULT_SEED = 20240101
@@ -38,7 +40,9 @@ def parse_retry_schedule(text: str) -> tuple[float, ...]:
     try:
         delays = tuple(parse_duration(part) for part in text.split(",") if part.strip())
     except SettingsError as exc:
-        raise SettingsError(f"retry schedule {text!r}: {exc}") from None
+        raise SettingsError(
+            f"retry schedule {text!r}: {exc}; or name a preset: {', '.join(RETRY_PRESETS)}"
+        ) from None
     return delays
 
 
@@ -109,6 +113,7 @@ class Settings:
     clock_speed: float = 1.0
     max_body_bytes: int = 1024 * 1024
     log_level: str = "info"
+    log_format: str = "text"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,6 +129,12 @@ class Settings:
             raise SettingsError("delivery concurrency must be 1 or more")
         if self.clock_speed < 0:
             raise SettingsError("clock speed cannot be negative")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            raise SettingsError(
+                f"log level must be one of critical, error, warning, info, debug; got {self.log_level!r}"
+            )
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"log format must be 'text' or 'json', got {self.log_format!r}")
 
     @property
     def base_url(self) -> str:
@@ -161,7 +172,8 @@ _ENV_PARSERS: dict[str, Any] = {
     "clock_start": parse_instant,
     "clock_speed": float,
     "max_body_bytes": int,
-    "log_level": str,
+    "log_level": str.lower,
+    "log_format": str.lower,
 }
 
 

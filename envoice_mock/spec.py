@@ -145,7 +145,10 @@ def _read(path: Path) -> Any:
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{where}: not valid YAML: {' '.join(str(problem).split())}") from None
 
 
 def parse_type(text: str, enums: dict[str, Any], models: set[str], where: str) -> TypeRef:
