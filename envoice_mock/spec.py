@@ -147,8 +147,11 @@ def _read(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{where}: not valid YAML: {' '.join(str(problem).split())}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            problem += f" ({context} started on line {start.line + 1})"
+        raise SpecError(f"{where}: not valid YAML: {problem}") from None
 
 
 def parse_type(text: str, enums: dict[str, Any], models: set[str], where: str) -> TypeRef:

@@ -21,12 +21,22 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def cli(
-    *args: str, timeout: float = 60, cwd: Path | None = None, exe: Sequence[str] | None = None
+    *args: str,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    exe: Sequence[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `envoice-mock ARGS` (by default `python -m envoice_mock` of this interpreter) to the end."""
     command = [*(exe or (sys.executable, "-m", "envoice_mock")), *args]
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd, env=clean_env()
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+        env=clean_env(**(env or {})),
     )
 
 
