@@ -31,6 +31,7 @@ def banner_fields(runtime: Runtime, version: str, paths: set[str] | None = None)
     fields: dict[str, Any] = {
         "version": version,
         "url": base,
+        "bound": f"{settings.host}:{settings.port}",
         "health": f"{base}/_mock/health",
         "accounts": [key for key in runtime.store.accounts],
         "any_key": settings.any_key,
@@ -57,7 +58,10 @@ def banner_lines(fields: dict[str, Any]) -> list[str]:
     accounts = ", ".join(fields["accounts"]) + (
         "  (+ any key/secret gets its own account)" if fields["any_key"] else ""
     )
-    rows = [
+    rows = []
+    if not fields["url"].endswith(f"//{fields['bound']}"):
+        rows.append(("bound to", fields["bound"]))  # --public-url names another address
+    rows += [
         ("accounts", accounts),
         ("webhooks", ", ".join(fields["webhooks"]) or "none (POST /_mock/webhooks or --webhook URL)"),
         (

@@ -26,6 +26,7 @@ def _formatter(fmt: str) -> logging.Formatter:
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             datefmt="%Y-%m-%dT%H:%M:%SZ",
+            json_ensure_ascii=False,
         )
     return logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
 
