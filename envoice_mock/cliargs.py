@@ -37,56 +37,32 @@ def explained(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
     return convert
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise SettingsError(
-            f"a port is a number from 0 to 65535, got {text!r} (0 picks a free one)"
-        ) from None
-    if not 0 <= port <= 65535:
-        raise SettingsError(f"a port is a number from 0 to 65535, got {port} (0 picks a free one)")
-    return port
+def number(kind: Callable[[str], float], low: float, high: float, explain: str) -> Callable[[str], Any]:
+    """A parser of `kind` (int or float) between low and high; any other text gets `explain`."""
 
-
-def _integer(what: str, minimum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise SettingsError(f"{what} must be a whole number, got {text!r}") from None
-        if minimum is not None and value < minimum:
-            raise SettingsError(f"{what} must be {minimum} or more, got {value}")
+            raise SettingsError(f"{explain}, got {text!r}") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise SettingsError(f"{explain}, got {text!r}")
         return value
 
     return parse
 
 
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(
-            f"a clock speed is virtual seconds per real second, e.g. 1, 60 or 0 (frozen); got {text!r}"
-        ) from None
-    if not 0 <= value < float("inf"):
-        raise SettingsError(f"a clock speed must be a finite number, 0 or more; got {text!r}")
-    return value
-
-
-def _status(text: str) -> int:
-    value = _integer("an HTTP status")(text)
-    if not 100 <= value <= 599:
-        raise SettingsError(f"an HTTP status is a number from 100 to 599, got {value}")
-    return value
-
-
-PORT = explained(_port, "port")
-SEED = explained(_integer("a seed"), "seed")
-COUNT = explained(_integer("a count", minimum=0), "count")
-CONCURRENCY = explained(_integer("delivery concurrency", minimum=1), "concurrency")
-STATUS = explained(_status, "status")
-SPEED = explained(_speed, "speed")
+PORT = explained(number(int, 0, 65535, "a port is a number from 0 to 65535 (0 picks a free one)"), "port")
+SEED = explained(number(int, -(2**63), 2**63 - 1, "a seed is a whole number"), "seed")
+COUNT = explained(number(int, 0, 10**9, "a count is a whole number, 0 or more"), "count")
+CONCURRENCY = explained(
+    number(int, 1, 10_000, "delivery concurrency is a whole number from 1"), "concurrency"
+)
+STATUS = explained(number(int, 100, 599, "an HTTP status is a number from 100 to 599"), "status")
+SPEED = explained(
+    number(float, 0, 1e9, "a clock speed is virtual seconds per real second, e.g. 1, 60 or 0 (frozen)"),
+    "speed",
+)
 DURATION = explained(parse_duration, "duration")
 SCHEDULE = explained(parse_retry_schedule, "schedule")
 INSTANT = explained(parse_instant, "instant")

@@ -18,8 +18,16 @@ from pathlib import Path
 import httpx
 
 from .config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS, Settings, SettingsError
-from .scenarios import ScenarioError, find_scenario, load_scenario, scenario_files, summary_lines
-from .spec import Spec
+from .scenarios import (
+    Printer,
+    Report,
+    Scenario,
+    ScenarioError,
+    find_scenario,
+    load_scenario,
+    scenario_files,
+    summary_lines,
+)
 from .startup import existing_dir, load_fixtures
 
 TARGET_CHECK_TIMEOUT = 3.0  # seconds a target may take to answer the pre-flight check
@@ -88,7 +96,7 @@ def run_scenario(args: argparse.Namespace) -> int:
 
     seed = scenario.seed if args.seed is None else args.seed
     printer(f"seed: {seed}   (replay exactly with --seed {seed})")
-    report = asyncio.run(_run(args, scenario, spec, settings, seed, printer))
+    report = asyncio.run(_run(args, scenario, settings, seed, printer))
     for line in summary_lines(report):
         printer(line)
     if args.json:
@@ -96,7 +104,9 @@ def run_scenario(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-async def _run(args: argparse.Namespace, scenario, spec: Spec, settings: Settings, seed: int, printer):  # type: ignore[no-untyped-def]
+async def _run(
+    args: argparse.Namespace, scenario: Scenario, settings: Settings, seed: int, printer: Printer
+) -> Report:
     if args.server:
         from .embedded import run_remote
 

@@ -62,14 +62,17 @@ def test_a_host_that_is_not_this_machine_is_one_line() -> None:
     [
         (("serve", "--retry-schedule", "fast"), "not a duration: 'fast' (use e.g. 30s, 5m, 2h, 3d)"),
         (("serve", "--probe-interval", "-5s"), "--probe-interval"),
-        (("serve", "--port", "eighty"), "a port is a number from 0 to 65535, got 'eighty'"),
+        (
+            ("serve", "--port", "eighty"),
+            "a port is a number from 0 to 65535 (0 picks a free one), got 'eighty'",
+        ),
         (("serve", "--clock-start", "yesterday"), "not an ISO-8601 instant: 'yesterday'"),
         (("serve", "--account", "nocolon"), "an account is KEY:SECRET"),
         (("sink", "--fail-for", "soon"), "not a duration: 'soon'"),
-        (("sink", "--fail-status", "42"), "an HTTP status is a number from 100 to 599"),
+        (("sink", "--fail-status", "42"), "an HTTP status is a number from 100 to 599, got '42'"),
         (
             ("scenario", "run", "invoice-lifecycle", "--target", "x", "--seed", "one"),
-            "a seed must be a whole number",
+            "a seed is a whole number, got 'one'",
         ),
     ],
 )
