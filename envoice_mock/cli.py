@@ -165,7 +165,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def _scenario_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("scenario", help="list or run scripted webhook stories", parents=[common])
-    ssub = p.add_subparsers(dest="scenario_command", required=True, parser_class=Parser)
+    ssub = p.add_subparsers(dest="scenario_command", metavar="{list,run}", required=True, parser_class=Parser)
     ls = ssub.add_parser("list", help="the built-in scenarios", parents=[common])
     run = ssub.add_parser("run", help="run a scenario against your receiver", parents=[common])
     run.add_argument("scenario", help="a built-in name or a path to a .yaml file")
@@ -252,7 +252,9 @@ def build_parser() -> Parser:
     parser = Parser(prog="envoice-mock", description="Offline sandbox of the Envoice API v1")
     parser.add_argument("--version", action="version", version=f"envoice-mock {__version__}")
     common = common_options()
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="{serve,scenario,sink}", required=True, parser_class=Parser
+    )
     _serve_parser(sub, common)
     _scenario_parser(sub, common)
     _sink_parser(sub, common)

@@ -12,7 +12,18 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .config import SettingsError, parse_account, parse_duration, parse_instant, parse_retry_schedule
+from .config import (
+    SettingsError,
+    number,
+    parse_account,
+    parse_concurrency,
+    parse_duration,
+    parse_instant,
+    parse_port,
+    parse_retry_schedule,
+    parse_seed,
+    parse_speed,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,32 +48,12 @@ def explained(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
     return convert
 
 
-def number(kind: Callable[[str], float], low: float, high: float, explain: str) -> Callable[[str], Any]:
-    """A parser of `kind` (int or float) between low and high; any other text gets `explain`."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise SettingsError(f"{explain}, got {text!r}") from None
-        if not low <= value <= high:  # NaN fails this too
-            raise SettingsError(f"{explain}, got {text!r}")
-        return value
-
-    return parse
-
-
-PORT = explained(number(int, 0, 65535, "a port is a number from 0 to 65535 (0 picks a free one)"), "port")
-SEED = explained(number(int, -(2**63), 2**63 - 1, "a seed is a whole number"), "seed")
+PORT = explained(parse_port, "port")
+SEED = explained(parse_seed, "seed")
 COUNT = explained(number(int, 0, 10**9, "a count is a whole number, 0 or more"), "count")
-CONCURRENCY = explained(
-    number(int, 1, 10_000, "delivery concurrency is a whole number from 1"), "concurrency"
-)
+CONCURRENCY = explained(parse_concurrency, "concurrency")
 STATUS = explained(number(int, 100, 599, "an HTTP status is a number from 100 to 599"), "status")
-SPEED = explained(
-    number(float, 0, 1e9, "a clock speed is virtual seconds per real second, e.g. 1, 60 or 0 (frozen)"),
-    "speed",
-)
+SPEED = explained(parse_speed, "speed")
 DURATION = explained(parse_duration, "duration")
 SCHEDULE = explained(parse_retry_schedule, "schedule")
 INSTANT = explained(parse_instant, "instant")

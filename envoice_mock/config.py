@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +83,29 @@ def parse_instant(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def number(kind: Callable[[str], float], low: float, high: float, explain: str) -> Callable[[str], Any]:
+    """A parser of `kind` (int or float) between low and high; any other text gets `explain`."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SettingsError(f"{explain}, got {text!r}") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise SettingsError(f"{explain}, got {text!r}")
+        return value
+
+    return parse
+
+
+parse_port = number(int, 0, 65535, "a port is a number from 0 to 65535 (0 picks a free one)")
+parse_seed = number(int, -(2**63), 2**63 - 1, "a seed is a whole number")
+parse_concurrency = number(int, 1, 10_000, "delivery concurrency is a whole number from 1")
+parse_speed = number(
+    float, 0, 1e9, "a clock speed is virtual seconds per real second, e.g. 1, 60 or 0 (frozen)"
+)
+
+
 def parse_account(text: str) -> tuple[str, str]:
     """Parse `KEY:SECRET`."""
     key, sep, secret = text.partition(":")
@@ -133,13 +157,16 @@ class Settings:
             raise SettingsError(
                 f"log level must be one of critical, error, warning, info, debug; got {self.log_level!r}"
             )
+        if self.public_url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", self.public_url):
+            raise SettingsError(f"a public URL is http(s)://host[:port][/path], got {self.public_url!r}")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"log format must be 'text' or 'json', got {self.log_format!r}")
 
     @property
     def base_url(self) -> str:
         """The URL that share links and webhook Links point at."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
     @property
     def all_accounts(self) -> tuple[tuple[str, str], ...]:
@@ -155,8 +182,8 @@ class Settings:
 # How each field is read from an environment variable ENVOICE_MOCK_<NAME>.
 _ENV_PARSERS: dict[str, Any] = {
     "host": str,
-    "port": int,
-    "seed": int,
+    "port": parse_port,
+    "seed": parse_seed,
     "accounts": lambda v: tuple(parse_account(a) for a in v.split(",") if a.strip()),
     "any_key": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
     "enum_style": str,
@@ -167,10 +194,10 @@ _ENV_PARSERS: dict[str, Any] = {
     "retry_schedule": parse_retry_schedule,
     "probe_interval": parse_duration,
     "delivery_timeout": parse_duration,
-    "delivery_concurrency": int,
+    "delivery_concurrency": parse_concurrency,
     "state_file": Path,
     "clock_start": parse_instant,
-    "clock_speed": float,
+    "clock_speed": parse_speed,
     "max_body_bytes": int,
     "log_level": str.lower,
     "log_format": str.lower,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from envoice_mock.config import DEFAULT_FIXTURES
+from envoice_mock.config import DEFAULT_FIXTURES, Settings
 
 from .helpers import cli, started, wait_for_output
 
@@ -81,9 +81,21 @@ def test_bad_flag_values_keep_the_explanation(args: tuple[str, ...], expected: s
     assert "invalid" not in line  # not argparse's bare "invalid parse_duration value"
 
 
-def test_bad_environment_values_are_one_line() -> None:
-    result = cli("serve", "--port", "0", env={"ENVOICE_MOCK_DELIVERY_TIMEOUT": "fast"})
-    assert_one_line_error(result, "ENVOICE_MOCK_DELIVERY_TIMEOUT='fast'", "not a duration")
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ENVOICE_MOCK_DELIVERY_TIMEOUT", "fast", "not a duration"),
+        ("ENVOICE_MOCK_PORT", "x", "a port is a number from 0 to 65535"),
+        ("ENVOICE_MOCK_PUBLIC_URL", "localhost:8080", "a public URL is http(s)://host"),
+        ("ENVOICE_MOCK_LOG_FORMAT", "xml", "log format must be 'text' or 'json'"),
+    ],
+)
+def test_bad_environment_values_are_one_line(name: str, value: str, expected: str) -> None:
+    assert_one_line_error(cli("serve", "--port", "0", env={name: value}), expected)
+
+
+def test_an_ipv6_host_makes_a_bracketed_url() -> None:
+    assert Settings(host="::1", port=8080).base_url == "http://[::1]:8080"
 
 
 def test_missing_and_malformed_fixtures_name_the_file_and_line(tmp_path: Path) -> None:
