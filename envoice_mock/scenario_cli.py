@@ -58,20 +58,25 @@ def list_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_target(url: str, timeout: float = TARGET_CHECK_TIMEOUT) -> None:
+def check_target(
+    url: str,
+    timeout: float = TARGET_CHECK_TIMEOUT,
+    what: str = "target",
+    hint: str = "is your receiver running?",
+) -> None:
     """A SettingsError unless something answers HTTP at `url` (any status counts) within `timeout`."""
     if not url.startswith(("http://", "https://")):
-        raise SettingsError(f"target {url}: not an http:// or https:// URL")
+        raise SettingsError(f"{what} {url}: not an http:// or https:// URL")
     try:
         with httpx.Client(timeout=timeout) as client:
             client.get(url)
     except httpx.ConnectError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else str(exc) or "cannot connect"
-        raise SettingsError(f"target {url}: {reason} (is your receiver running?)") from None
+        raise SettingsError(f"{what} {url}: {reason} ({hint})") from None
     except httpx.TimeoutException:
-        raise SettingsError(f"target {url}: no answer within {timeout:g}s") from None
+        raise SettingsError(f"{what} {url}: no answer within {timeout:g}s") from None
     except httpx.HTTPError as exc:
-        raise SettingsError(f"target {url}: {type(exc).__name__}: {exc}") from None
+        raise SettingsError(f"{what} {url}: {type(exc).__name__}: {exc}") from None
 
 
 def run_scenario(args: argparse.Namespace) -> int:
@@ -89,6 +94,10 @@ def run_scenario(args: argparse.Namespace) -> int:
         )
         return 2
     check_target(args.target)
+    if args.server:
+        check_target(
+            f"{args.server.rstrip('/')}/_mock/health", what="server", hint="is envoice-mock serve running?"
+        )
     out = sys.stderr if args.json else sys.stdout
 
     def printer(line: str) -> None:

@@ -75,6 +75,15 @@ def test_a_refused_target_is_reported_at_once(closed_port: int) -> None:
     )
 
 
+def test_an_unreachable_server_is_reported_at_once(sink: Sink, closed_port: int) -> None:
+    server = f"http://127.0.0.1:{closed_port}"
+    result = cli("scenario", "run", "invoice-lifecycle", "--target", sink.url, "--server", server)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"envoice-mock: server {server}/_mock/health: connection refused (is envoice-mock serve running?)"
+    )
+
+
 def test_a_target_that_never_answers_is_reported_after_the_timeout() -> None:
     with socket.socket() as silent:  # accepts connections (backlog) but never answers
         silent.bind(("127.0.0.1", 0))
