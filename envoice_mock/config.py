@@ -204,6 +204,13 @@ _ENV_PARSERS: dict[str, Any] = {
 }
 
 
+def data_dirs_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """The fixtures and scenario folders named by ENVOICE_MOCK_FIXTURES / ENVOICE_MOCK_SCENARIOS, if set."""
+    environ = os.environ if environ is None else environ
+    names = {"fixtures": "ENVOICE_MOCK_FIXTURES", "scenarios": "ENVOICE_MOCK_SCENARIOS"}
+    return {field: Path(environ[var]) for field, var in names.items() if environ.get(var)}
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from ENVOICE_MOCK_* variables, then apply explicit overrides."""
     environ = os.environ if environ is None else environ

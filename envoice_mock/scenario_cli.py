@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 import httpx
 
-from .config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS, Settings, SettingsError
+from .config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS, Settings, SettingsError, data_dirs_from_env
 from .scenarios import (
     Printer,
     Report,
@@ -35,11 +34,12 @@ TARGET_CHECK_TIMEOUT = 3.0  # seconds a target may take to answer the pre-flight
 
 def data_settings(args: argparse.Namespace) -> Settings:
     """Settings naming the fixtures and scenario directories (flag, then environment, then shipped)."""
-    fixtures = args.fixtures or os.environ.get("ENVOICE_MOCK_FIXTURES") or DEFAULT_FIXTURES
-    scenarios = args.scenarios or os.environ.get("ENVOICE_MOCK_SCENARIOS") or DEFAULT_SCENARIOS
+    dirs = {"fixtures": DEFAULT_FIXTURES, "scenarios": DEFAULT_SCENARIOS, **data_dirs_from_env()}
+    fixtures = Path(args.fixtures) if args.fixtures else dirs["fixtures"]
+    scenarios = Path(args.scenarios) if args.scenarios else dirs["scenarios"]
     return Settings(
-        fixtures=existing_dir(Path(fixtures), "fixtures", "--fixtures or ENVOICE_MOCK_FIXTURES"),
-        scenarios=existing_dir(Path(scenarios), "scenarios", "--scenarios or ENVOICE_MOCK_SCENARIOS"),
+        fixtures=existing_dir(fixtures, "fixtures", "--fixtures or ENVOICE_MOCK_FIXTURES"),
+        scenarios=existing_dir(scenarios, "scenarios", "--scenarios or ENVOICE_MOCK_SCENARIOS"),
     )
 
 
