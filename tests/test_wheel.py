@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,22 @@ def run(*command: str | Path, cwd: Path, timeout: float = 120) -> subprocess.Com
     return result
 
 
+def assert_wheel_has_every_file(wheel: Path, source: Path) -> None:
+    """Every file of the package and of fixtures/ and scenarios/ is in the wheel, where the build maps it."""
+    places = {
+        "envoice_mock": "envoice_mock",
+        "fixtures": "envoice_mock/bundled/fixtures",
+        "scenarios": "envoice_mock/bundled/scenarios",
+    }
+    with zipfile.ZipFile(wheel) as archive:
+        packed = set(archive.namelist())
+    for folder, inside in places.items():
+        for path in (source / folder).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                name = f"{inside}/{path.relative_to(source / folder).as_posix()}"
+                assert name in packed, f"{folder}/{path.relative_to(source / folder)} is not in the wheel"
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The bin/ folder of a fresh venv holding the wheel built from this checkout (not editable)."""
@@ -56,6 +73,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             shutil.copy2(ROOT / name, source / name)
     run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", source, cwd=base)
     (wheel,) = (base / "dist").glob("envoice_mock-*.whl")
+    assert_wheel_has_every_file(wheel, source)
     venv = base / "venv"
     run(sys.executable, "-m", "venv", venv, cwd=base)
     # Dependencies come from the configured index (pip's cache makes this quick and mostly offline).
@@ -97,6 +115,15 @@ def test_the_installed_server_answers(installed: Path, elsewhere: Path) -> None:
             timeout=10,
         )
         assert invoices.status_code == 200 and invoices.json()["Count"] > 0
+        first = invoices.json()["Result"][0]["Id"]
+        pdf = httpx.get(
+            f"{url}/api/invoice/pdf",
+            params={"id": first},
+            headers={"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"},
+            timeout=10,
+        ).json()["Link"]
+        assert httpx.get(pdf, timeout=10).content.startswith(b"%PDF")  # fonts or assets travel too
+        assert httpx.get(pdf.replace("/pdf?", "/shared?"), timeout=10).status_code == 200
 
 
 @pytest.mark.slow
