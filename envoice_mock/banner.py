@@ -18,7 +18,7 @@ def banner_fields(runtime: Runtime, version: str, paths: set[str] | None = None)
     clock = runtime.clock
     speed = getattr(clock, "speed", settings.clock_speed)
     if settings.clock_start is None and speed == 1:
-        clock_text = "wall clock"
+        clock_text = f"wall clock (now {clock.now():%Y-%m-%dT%H:%M:%SZ})"
     else:
         moves = "moves only when advanced" if speed == 0 else f"{speed:g} virtual seconds per second"
         origin = getattr(clock, "origin", settings.clock_start)
