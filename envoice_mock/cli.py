@@ -152,7 +152,12 @@ def serve(args: argparse.Namespace) -> int:
     runtime = start_runtime(settings)
     tune_gc()
     app = create_app(runtime=runtime)
-    runtime.webhooks.listeners.append(DeliveryLog({h.id: h.state for h in runtime.webhooks._by_id.values()}))
+    states = {
+        hook["Id"]: hook["State"]
+        for account in runtime.store.accounts.values()
+        for hook in runtime.webhooks.describe(account)
+    }
+    runtime.webhooks.listeners.append(DeliveryLog(states))  # restored webhooks may start failing
     fields = banner_fields(runtime, __version__, {getattr(r, "path", "") for r in app.routes})
     if settings.log_format == "json":
         print(json.dumps({"event": "listening", **fields}, ensure_ascii=False), flush=True)

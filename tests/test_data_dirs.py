@@ -61,3 +61,11 @@ def test_the_plugin_uses_a_projects_own_fixtures(
         """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_an_editable_install_serves_the_checkouts_own_folders() -> None:
+    root = Path(__file__).resolve().parent.parent
+    if "site-packages" in str(DEFAULT_FIXTURES):
+        pytest.skip("the package is installed from a wheel here, not editable")
+    assert DEFAULT_FIXTURES.resolve() == (root / "fixtures").resolve()  # edits show without reinstalling
+    assert DEFAULT_SCENARIOS.resolve() == (root / "scenarios").resolve()
