@@ -151,7 +151,7 @@ def test_the_banner_names_what_a_person_needs(tmp_path: Path) -> None:
         assert text in banner, banner
 
 
-def test_requests_and_deliveries_are_logged_as_json_lines() -> None:
+def test_requests_and_deliveries_are_logged_as_json_lines(closed_port: int) -> None:
     command = [
         *SERVE,
         "--log-format",
@@ -159,7 +159,7 @@ def test_requests_and_deliveries_are_logged_as_json_lines() -> None:
         "--retry-schedule",
         "none",
         "--webhook",
-        "http://127.0.0.1:9/hook",
+        f"http://127.0.0.1:{closed_port}/hook",
     ]
     with started(command, r'"event": "listening".*"url": "(http://[^"]+)"') as (proc, found):
         url = found.group(1)

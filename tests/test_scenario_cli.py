@@ -40,14 +40,6 @@ def sink() -> Iterator[Sink]:
         yield running
 
 
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port where nothing listens (bound, never listening: connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
 def test_every_mistake_in_a_file_is_reported_before_anything_runs(tmp_path: Path, closed_port: int) -> None:
     path = tmp_path / "many.yaml"
     path.write_text(MANY_MISTAKES, encoding="utf-8")
