@@ -101,6 +101,7 @@ def test_the_wheel_carries_fixtures_and_scenarios(installed: Path, elsewhere: Pa
     assert "INVALID" not in listed
     version = run(installed / "envoice-mock", "--version", cwd=elsewhere).stdout
     assert version.startswith("envoice-mock ") and version.strip() == cli("--version").stdout.strip()
+    assert run(installed / "python", "-m", "envoice_mock", "--version", cwd=elsewhere).stdout == version
 
 
 @pytest.mark.slow
