@@ -74,7 +74,13 @@ class DeliveryLog:
         self.states: dict[str, str] = dict(states or {})
 
     def __call__(self, record: dict[str, Any]) -> None:
-        """Log one finished attempt (a record of the delivery log)."""
+        """Log one finished attempt (a record of the delivery log); a logging fault never stops deliveries."""
+        try:
+            self._log(record)
+        except Exception:
+            delivery_log.exception("could not log delivery %s", record.get("DeliveryId"))
+
+    def _log(self, record: dict[str, Any]) -> None:
         hook = record["WebhookId"]
         answer = record["StatusCode"] if record["StatusCode"] is not None else record["Error"]
         before = self.states.get(hook, "healthy")

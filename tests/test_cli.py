@@ -187,3 +187,29 @@ def test_quiet_logs_no_requests() -> None:
         proc.terminate()
         rest = proc.communicate(timeout=10)[0].decode()
     assert "/api/nothing" not in rest
+
+
+def test_a_delivery_record_the_log_cannot_read_does_not_stop_deliveries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from envoice_mock.serverlog import DeliveryLog
+
+    caplog.set_level("INFO", logger="envoice_mock")
+    log = DeliveryLog()
+    log({"DeliveryId": "d1"})  # fields missing: logged as an error, nothing raised
+    assert "could not log delivery d1" in caplog.text
+    log(
+        {
+            "WebhookId": "wh",
+            "Url": "http://127.0.0.1:1/",
+            "ActivityId": 1,
+            "ActivityType": "Created",
+            "Attempt": 1,
+            "Kind": "live",
+            "StatusCode": None,
+            "Error": "connection refused",
+            "Outcome": "failed",
+            "State": "retrying",
+        }
+    )
+    assert "webhook wh http://127.0.0.1:1/ is now retrying (was healthy)" in caplog.text
