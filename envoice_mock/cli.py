@@ -21,6 +21,7 @@ from .cliargs import (
     COUNT,
     DURATION,
     INSTANT,
+    MAX_ACCOUNTS,
     PORT,
     SCHEDULE,
     SEED,
@@ -52,6 +53,11 @@ def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="every unseen key/secret pair gets its own fresh, seeded account",
+    )
+    p.add_argument(
+        "--max-accounts",
+        type=MAX_ACCOUNTS,
+        help="how many accounts --any-key may create in all (default 5000; env ENVOICE_MOCK_MAX_ACCOUNTS)",
     )
     p.add_argument("--enum-style", choices=["string", "int"], help="enums as names or indexes")
     p.add_argument("--fixtures", help="fixtures directory (default: the ones shipped with the package)")
@@ -123,6 +129,7 @@ def serve(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "accounts": tuple(args.account) if args.account else None,
         "any_key": args.any_key,
+        "max_accounts": args.max_accounts,
         "enum_style": args.enum_style,
         "fixtures": Path(args.fixtures) if args.fixtures else None,
         "scenarios": Path(args.scenarios) if args.scenarios else None,

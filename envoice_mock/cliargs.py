@@ -19,6 +19,7 @@ from .config import (
     parse_concurrency,
     parse_duration,
     parse_instant,
+    parse_max_accounts,
     parse_port,
     parse_retry_schedule,
     parse_seed,
@@ -57,6 +58,7 @@ SPEED = explained(parse_speed, "speed")
 DURATION = explained(parse_duration, "duration")
 SCHEDULE = explained(parse_retry_schedule, "schedule")
 INSTANT = explained(parse_instant, "instant")
+MAX_ACCOUNTS = explained(parse_max_accounts, "max_accounts")
 ACCOUNT = explained(parse_account, "account")
 
 

@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from .faults import ApiFault
+from .inputs import ascii_int, check_text, loads
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPES = ("application/x-www-form-urlencoded",)
@@ -18,7 +19,21 @@ MAX_XML_DEPTH = 64
 
 
 def decode_body(raw: bytes, content_type: str) -> Any:
-    """Decode a request body by its media type; ApiFault(400/415) when it cannot be read."""
+    """Decode a request body by its media type; ApiFault(400/415) when it cannot be read or
+    carries text that cannot be stored (400 naming the field)."""
+    data = _decode(raw, content_type)
+    check_text(data)
+    return data
+
+
+def _int_body(text: str) -> int | None:
+    try:
+        return ascii_int(text)
+    except ValueError as exc:
+        raise ApiFault(400, "InvalidValue", f"The request body {exc}.", field="body") from None
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
     media = content_type.split(";")[0].strip().lower()
     if not raw.strip():
         return None
@@ -28,7 +43,7 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         raise ApiFault(400, "MalformedBody", "The request body is not valid UTF-8.") from None
     if media in JSON_TYPES or media == "" or media.endswith("+json"):
         try:
-            return json.loads(text)
+            return loads(text)
         except RecursionError:
             raise ApiFault(400, "MalformedJson", "The request body is nested too deeply.") from None
         except json.JSONDecodeError as exc:
@@ -41,8 +56,8 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         return decode_form(text)
     if media in XML_TYPES:
         return decode_xml(text)
-    if media == "text/plain" and text.strip().lstrip("-").isdigit():
-        return int(text.strip())
+    if media == "text/plain" and (number := _int_body(text)) is not None:
+        return number
     raise ApiFault(
         415,
         "UnsupportedMediaType",
@@ -54,8 +69,8 @@ def decode_body(raw: bytes, content_type: str) -> Any:
 def decode_form(text: str) -> Any:
     """`a=1&Items[0].Cost=5&Items[0][Quantity]=2` into nested dicts and lists."""
     pairs = parse_qsl(text, keep_blank_values=True)
-    if len(pairs) == 1 and pairs[0][0] == "" and pairs[0][1].strip().lstrip("-").isdigit():
-        return int(pairs[0][1])  # a bare integer body posted as a form: "=5"
+    if len(pairs) == 1 and pairs[0][0] == "" and (number := _int_body(pairs[0][1])) is not None:
+        return number  # a bare integer body posted as a form: "=5"
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = [p for p in re.split(r"[.\[\]]+", key) if p != ""]
@@ -102,8 +117,8 @@ def decode_xml(text: str) -> Any:
         return out
 
     result = convert(element)
-    if isinstance(result, str) and result.lstrip("-").isdigit():
-        return int(result)
+    if isinstance(result, str) and (number := _int_body(result)) is not None:
+        return number
     return result
 
 

@@ -53,8 +53,8 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(text: str | float | int) -> float:
     """Parse `90`, `1.5s`, `250ms`, `10m`, `2h` or `3d` into seconds."""
-    if isinstance(text, bool):
-        raise SettingsError(f"not a duration: {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise SettingsError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 3d or a number of seconds)")
     if isinstance(text, int | float):
         value = float(text)
     else:
@@ -80,6 +80,8 @@ def parse_instant(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise SettingsError(f"not an ISO-8601 instant: {text!r}") from None
+    if value.year > 9000:  # leaves the virtual clock room to advance and run without overflowing
+        raise SettingsError(f"an instant after the year 9000 is not useful here: {text!r}")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -101,6 +103,7 @@ def number(kind: Callable[[str], float], low: float, high: float, explain: str) 
 parse_port = number(int, 0, 65535, "a port is a number from 0 to 65535 (0 picks a free one)")
 parse_seed = number(int, -(2**63), 2**63 - 1, "a seed is a whole number")
 parse_concurrency = number(int, 1, 10_000, "delivery concurrency is a whole number from 1")
+parse_max_accounts = number(int, 1, 10**9, "max accounts is a whole number from 1")
 parse_speed = number(
     float, 0, 1e9, "a clock speed is virtual seconds per real second, e.g. 1, 60 or 0 (frozen)"
 )
@@ -136,6 +139,7 @@ class Settings:
     clock_start: datetime | None = None
     clock_speed: float = 1.0
     max_body_bytes: int = 1024 * 1024
+    max_accounts: int = 5000  # accounts --any-key may create in all (limits.DEFAULT_MAX_ACCOUNTS)
     log_level: str = "info"
     log_format: str = "text"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -161,6 +165,8 @@ class Settings:
             raise SettingsError(f"a public URL is http(s)://host[:port][/path], got {self.public_url!r}")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"log format must be 'text' or 'json', got {self.log_format!r}")
+        if self.max_accounts < 1:
+            raise SettingsError(f"max accounts must be 1 or more, got {self.max_accounts}")
 
     @property
     def base_url(self) -> str:
@@ -199,6 +205,7 @@ _ENV_PARSERS: dict[str, Any] = {
     "clock_start": parse_instant,
     "clock_speed": parse_speed,
     "max_body_bytes": int,
+    "max_accounts": parse_max_accounts,
     "log_level": str.lower,
     "log_format": str.lower,
 }

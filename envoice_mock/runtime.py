@@ -7,8 +7,8 @@ from typing import Any
 
 from .chaos import ChaosEngine
 from .clock import Clock
-from .config import Settings, SettingsError
-from .faults import ApiFault
+from .config import Settings
+from .provisioning import provision
 from .schema import Coercer, Renderer
 from .spec import Spec, load_spec
 from .store import Store
@@ -70,6 +70,13 @@ class Runtime:
         self.sweep()
         await self.webhooks.settle_due()
 
+    def close(self) -> None:
+        """Release the state file (its lock too); idempotent."""
+        journal = self.store.journal
+        if journal is not None:
+            journal.close()
+            self.store.journal = self.webhooks.journal = None
+
     def sweep(self) -> int:
         """Run the overdue sweep over every account."""
         return sum(self.store.sweep_overdue(a) for a in list(self.store.accounts.values()))
@@ -88,21 +95,14 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
     store = Store(spec, settings, clock, journal=journal)
     webhooks = WebhookEngine(settings, clock, journal=journal, activity_types=spec.enums["ActivityType"])
     store.listeners.append(webhooks.on_activity)
-    restored = journal.restore(store, webhooks) if journal else False
-    if not restored:
-        declared = {a["key"]: a for a in spec.accounts}
-        pairs = [(k, a["secret"]) for k, a in declared.items()] + list(settings.all_accounts)  # flags win
-        for key, secret in dict(pairs).items():
-            account = store.add_account(key, secret)
-            entry = declared.get(key, {})
-            urls = [(u, entry.get("webhook_secret")) for u in entry.get("webhooks", [])]
-            if key == settings.all_accounts[0][0]:
-                urls += [(u, None) for u in settings.webhooks]
-            for url, secret_ in urls:
-                try:
-                    webhooks.add(account, url, secret_)
-                except ApiFault as fault:
-                    raise SettingsError(f"webhook {url!r} of account {key}: {fault.message}") from None
+    try:
+        if journal:
+            journal.restore(store, webhooks)
+        provision(store, webhooks, spec, settings)
+    except BaseException:
+        if journal:
+            journal.close()
+        raise
     chaos = ChaosEngine(webhooks, settings.seed)
     return Runtime(
         settings=settings,

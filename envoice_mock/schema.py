@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .clock import iso
+from .inputs import ascii_int
 from .spec import Spec, TypeRef
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -65,7 +66,7 @@ class Coercer:
             if t.kind == "enum":
                 return self._enum(t.name, raw)
             if t.kind == "list":
-                if isinstance(raw, dict) and all(str(k).isdigit() for k in raw):
+                if isinstance(raw, dict) and all(_is_index(k) for k in raw):
                     raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
                 if not isinstance(raw, list):
                     raise FieldError(path, "must be a list")
@@ -98,8 +99,8 @@ class Coercer:
                 raise FieldError("", "must be an integer")
             if isinstance(raw, float) and raw.is_integer():
                 raw = int(raw)
-            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-                raw = int(raw.strip())
+            if isinstance(raw, str):
+                raw = _int_text(raw)
             if not isinstance(raw, int):
                 raise FieldError("", "must be an integer")
             if name == "int" and not INT32[0] <= raw <= INT32[1]:
@@ -140,8 +141,8 @@ class Coercer:
 
     def _enum(self, name: str, raw: Any) -> str:
         members = self.spec.enums[name]
-        if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-            raw = int(raw.strip())
+        if isinstance(raw, str):
+            raw = _int_text(raw)
         if isinstance(raw, int) and not isinstance(raw, bool):
             if 0 <= raw < len(members):
                 return members[raw]
@@ -152,6 +153,20 @@ class Coercer:
         raise FieldError(
             "", f"{raw!r} is not one of {', '.join(members)} (or their indexes 0-{len(members) - 1})"
         )
+
+
+def _is_index(key: Any) -> bool:
+    """A form-style list index (`Items[0]`): a few ASCII digits."""
+    return isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9
+
+
+def _int_text(raw: str) -> Any:
+    """An ASCII integer string as an int; anything else unchanged (a FieldError when too long)."""
+    try:
+        number = ascii_int(raw)
+    except ValueError as exc:
+        raise FieldError("", str(exc)) from None
+    return raw if number is None else number
 
 
 def check_required(data: dict[str, Any], require: tuple[str, ...], errors: list[FieldError]) -> None:
