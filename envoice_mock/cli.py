@@ -176,7 +176,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _scenario_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("scenario", help="list or run scripted webhook stories", parents=[common])
+    p = sub.add_parser("scenario", help="list or run scripted webhook stories")
     ssub = p.add_subparsers(dest="scenario_command", metavar="{list,run}", required=True, parser_class=Parser)
     ls = ssub.add_parser("list", help="the built-in scenarios", parents=[common])
     run = ssub.add_parser("run", help="run a scenario against your receiver", parents=[common])
