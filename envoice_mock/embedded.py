@@ -51,11 +51,12 @@ async def run_embedded(
     speed: float = 0.0,
     printer: Printer | None = None,
     base: Settings | None = None,
+    verbose: bool = False,
 ) -> Report:
     """Run a scenario on a fresh in-process mock; returns the report."""
     seed = scenario.seed if seed is None else seed
     runtime = build_runtime(scenario_settings(scenario, seed, speed, base))
-    return await run_on_runtime(runtime, scenario, target, seed, speed, printer)
+    return await run_on_runtime(runtime, scenario, target, seed, speed, printer, verbose)
 
 
 async def run_on_runtime(
@@ -65,6 +66,7 @@ async def run_on_runtime(
     seed: int,
     speed: float = 0.0,
     printer: Printer | None = None,
+    verbose: bool = False,
 ) -> Report:
     """Drive a scenario through the ASGI app of an existing runtime."""
     app = create_app(runtime=runtime)
@@ -74,7 +76,9 @@ async def run_on_runtime(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://envoice-mock", headers=AUTH
         ) as client:
-            runner = ScenarioRunner(scenario, client, target, seed, printer, realtime=speed > 0)
+            runner = ScenarioRunner(
+                scenario, client, target, seed, printer, realtime=speed > 0, verbose=verbose
+            )
             return await runner.run()
     finally:
         await runtime.webhooks.stop()
@@ -88,11 +92,12 @@ async def run_remote(
     printer: Printer | None = None,
     auth: dict[str, str] | None = None,
     realtime: bool = False,
+    verbose: bool = False,
 ) -> Report:
     """Drive a scenario on a running mock over the network (its clock, its data)."""
     seed = scenario.seed if seed is None else seed
     async with httpx.AsyncClient(base_url=server.rstrip("/"), headers=auth or AUTH, timeout=120) as client:
-        runner = ScenarioRunner(scenario, client, target, seed, printer, realtime=realtime)
+        runner = ScenarioRunner(scenario, client, target, seed, printer, realtime=realtime, verbose=verbose)
         try:
             return await runner.run()
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,3 +59,11 @@ def openapi() -> dict[str, Any]:
     if not path.exists():
         pytest.skip(f"reference spec not found at {path} (CI keeps ../shared beside the checkout)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens (bound, never listening: connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
