@@ -36,6 +36,7 @@ from .clock import Clock, iso, parse_iso, webhook_timestamp
 from .config import Settings
 from .fakedata import SeededSource
 from .faults import ApiFault
+from .ids import webhook_id
 from .signing import sign, standard_signature, whsec
 
 MAX_WEBHOOKS = 10
@@ -59,6 +60,8 @@ class AccountLike(Protocol):
     key: str
     secret: str
     activities: list[dict[str, Any]]
+
+    def next_id(self, sequence: str) -> int: ...
 
 
 @dataclass
@@ -202,6 +205,7 @@ class WebhookEngine:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._ids: dict[str, SeededSource] = {}
         self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
+        self.boot = getattr(journal, "boot", 1)  # delivery ids of each start of a state file differ
         clock.on_advance(self._poke)
 
     # --- subscriptions ------------------------------------------------------------------
@@ -220,9 +224,8 @@ class WebhookEngine:
             raise ApiFault(
                 400, "WebhookLimit", f"An account can register at most {MAX_WEBHOOKS} webhooks.", field="Url"
             )
-        source = self._source("webhooks", account.key)
         hook = Webhook(
-            id="wh_" + source.token(6),
+            id=webhook_id(self.settings.seed, account.key, account.next_id("webhook")),
             account=account.key,
             url=url,
             secret=secret or account.secret,
@@ -230,7 +233,10 @@ class WebhookEngine:
             since_activity=account.activities[-1]["Id"] if account.activities else 0,
         )
         hooks[hook.id] = self._by_id[hook.id] = hook
-        self._save(hook)
+        if self.journal:
+            with self.journal.transaction():  # the id counter is saved with the webhook
+                self._save(hook)
+                self.journal.save_account(account)
         return hook.describe()
 
     def remove(self, account: AccountLike, hook_id: str) -> None:
@@ -522,7 +528,7 @@ class WebhookEngine:
             self._queue(hook, job.activity, self.clock.seconds(), "duplicate", marks=("duplicate",))
 
     async def _send(self, hook: Webhook, job: Job, plan: Plan) -> dict[str, Any]:
-        delivery_id = self._source("delivery", hook.id).uuid()
+        delivery_id = self._source("delivery", str(self.boot), hook.id).uuid()
         attempt = hook.tries[job.activity["Id"]] = hook.tries.get(job.activity["Id"], 0) + 1
         body, headers = self.build_request(
             hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
