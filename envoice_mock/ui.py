@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from .control import guarded, run_request, scenario_fault
 from .faults import ApiFault
+from .hardening import DASHBOARD_POLICY, DOCS_POLICY
 from .routing import authenticate, read_body, respond, runtime_of
 
 HERE = Path(__file__).resolve().parent
@@ -40,15 +41,10 @@ def templates() -> Jinja2Templates:
 
 def page_headers(allow_inline_style: bool = False) -> dict[str, str]:
     """Security headers of our HTML pages: everything from this origin only, nothing inline."""
-    style = "'self' 'unsafe-inline'" if allow_inline_style else "'self'"
     return {
-        "Content-Security-Policy": (
-            f"default-src 'self'; script-src 'self'; style-src {style}; img-src 'self' data:; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        ),
-        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": DOCS_POLICY if allow_inline_style else DASHBOARD_POLICY,
         "Referrer-Policy": "same-origin",  # keeps the Origin header on our own forms
-        "Cache-Control": "no-store",
+        "Cache-Control": "no-store",  # the page carries the account's secret
     }
 
 

@@ -121,6 +121,7 @@
       model.activities = s.Activities.slice().reverse();
       model.lastEventId = s.LastEventId;
       setClock(s.Clock);
+      refreshClock();  // the control plane's view of this account's clock
       $("activities-count").textContent = "(" + s.TotalActivities + ")";
       renderWebhooks();
       renderActivities();
