@@ -82,14 +82,15 @@ async def activities(request: Request) -> Response:
 
 
 async def clock_get(request: Request) -> Response:
-    """The clock's state."""
-    authenticate(request)
-    return respond(request, runtime_of(request).clock.describe())
+    """The calling account's clock."""
+    account = authenticate(request)
+    return respond(request, runtime_of(request).clock.describe(account.key))
 
 
 async def clock_advance(request: Request) -> Response:
-    """Move virtual time forward by `seconds` (or a duration such as "3d") and fire what falls due."""
-    authenticate(request)
+    """Move the calling account's virtual time forward by `seconds` (or a duration such as "3d")
+    and fire what falls due for it; other accounts' clocks and timers are untouched."""
+    account = authenticate(request)
     body = await json_body(request)
     raw = body.get("seconds", body.get("duration"))
     if raw is None:
@@ -101,8 +102,8 @@ async def clock_advance(request: Request) -> Response:
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="seconds") from None
     runtime = runtime_of(request)
-    await runtime.advance(seconds)
-    return respond(request, runtime.clock.describe())
+    await runtime.advance(seconds, account.key)
+    return respond(request, runtime.clock.describe(account.key))
 
 
 async def client_event(request: Request) -> Response:
@@ -217,19 +218,20 @@ async def settle(request: Request) -> Response:
     runtime = runtime_of(request)
     if (await json_body(request)).get("flush"):
         runtime.chaos.flush(account.key)
-    await runtime.webhooks.settle_due()
-    nxt = runtime.webhooks.next_due()
+    await runtime.webhooks.settle_due(account.key)
+    nxt = runtime.webhooks.next_in(account)
     return respond(
         request,
         {
             "Pending": runtime.webhooks.pending_count(account),
-            "NextDueIn": None if nxt is None else max(0.0, nxt - runtime.clock.seconds()),
+            "NextDueIn": None if nxt is None else max(0.0, nxt),
         },
     )
 
 
 async def idle(request: Request) -> Response:
-    """Deliver everything, moving virtual time to each next due attempt (at most `max`, default 1d)."""
+    """Deliver everything of the calling account, moving its virtual time to each next due attempt
+    (at most `max`, default 1d)."""
     account = authenticate(request)
     runtime = runtime_of(request)
     body = await json_body(request)
@@ -238,14 +240,16 @@ async def idle(request: Request) -> Response:
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="max") from None
     runtime.chaos.flush(account.key)
-    before = runtime.clock.seconds()
-    await runtime.webhooks.run_until_idle(max_virtual=limit, on_advance=runtime.sweep)
+    before = runtime.clock.seconds(account.key)
+    await runtime.webhooks.run_until_idle(
+        max_virtual=limit, on_advance=lambda: runtime.sweep(account.key), account=account.key
+    )
     return respond(
         request,
         {
             "Pending": runtime.webhooks.pending_count(account),
-            "AdvancedSeconds": runtime.clock.seconds() - before,
-            "Now": runtime.clock.describe()["Now"],
+            "AdvancedSeconds": runtime.clock.seconds(account.key) - before,
+            "Now": runtime.clock.describe(account.key)["Now"],
         },
     )
 

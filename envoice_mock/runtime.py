@@ -61,17 +61,22 @@ class Runtime:
             renderer = self.renderers[style] = Renderer(self.spec, style)
         return renderer
 
-    async def advance(self, seconds: float) -> None:
-        """Move the clock forward, stopping at every timer that falls due on the way, so retries,
-        probes and due dates fire at their own instants, in order."""
-        target = self.clock.seconds() + seconds
-        await self.webhooks.run_until_idle(max_virtual=seconds, on_advance=self.sweep)
-        self.clock.advance(max(0.0, target - self.clock.seconds()))
-        self.sweep()
-        await self.webhooks.settle_due()
+    async def advance(self, seconds: float, account: str | None = None) -> None:
+        """Move one account's clock (or the server's) forward, stopping at every timer that falls
+        due on the way, so retries, probes and due dates fire at their own instants, in order."""
+        target = self.clock.seconds(account) + seconds
+        await self.webhooks.run_until_idle(
+            max_virtual=seconds, on_advance=lambda: self.sweep(account), account=account
+        )
+        self.clock.advance(max(0.0, target - self.clock.seconds(account)), account)
+        self.sweep(account)
+        await self.webhooks.settle_due(account)
 
-    def sweep(self) -> int:
-        """Run the overdue sweep over every account."""
+    def sweep(self, account: str | None = None) -> int:
+        """Run the overdue sweep over one account (or every account), each on its own clock."""
+        if account is not None:
+            found = self.store.accounts.get(account)
+            return self.store.sweep_overdue(found) if found is not None else 0
         return sum(self.store.sweep_overdue(a) for a in list(self.store.accounts.values()))
 
 

@@ -149,9 +149,9 @@ class Store:
         """Make `now()` answer `moment` (seeding writes history this way); None: the clock again."""
         self._now_override = moment
 
-    def now(self) -> datetime:
-        """The store's notion of now: the clock, or the instant seeding is replaying."""
-        return self._now_override or self.clock.now()
+    def now(self, account: Account | None = None) -> datetime:
+        """The store's notion of now: the (account's) clock, or the instant seeding is replaying."""
+        return self._now_override or self.clock.now(account.key if account is not None else None)
 
     # --- accounts -----------------------------------------------------------------------
     def authenticate(self, key: str | None, secret: str | None) -> Account | None:
@@ -171,7 +171,7 @@ class Store:
             return self.accounts[key]
         h = derive_seed(self.settings.seed, "account", key)
         account = Account(key=key, secret=secret, user_id=1000 + h % 9000, id_base=(1 + h % 900) * 100_000)
-        account.sweep_floor = iso(self.now())
+        account.sweep_floor = iso(self.now(account))
         self.accounts[key] = account
         journal, self.journal = self.journal, None  # seeding writes once, below, in one commit
         try:
@@ -285,7 +285,7 @@ class Store:
         row.pop("Id", None)
         self._check_references(account, res, row)
         row["Id"] = account.next_id(kind)
-        row["CreatedOn"] = iso(self.now())
+        row["CreatedOn"] = iso(self.now(account))
         row.setdefault("UserId", account.user_id)
         if res.number or kind in ("product",):
             row["AccessToken"] = self._token(account, kind, row["Id"])
@@ -398,7 +398,7 @@ class Store:
             )
         client = account.table("client").get(est.get("ClientId", 0))
         due_days = (client or {}).get("DefaultDueDateInDays") or 15
-        now = self.now()
+        now = self.now(account)
         items = []
         for item in clone(est.get("Items") or []):
             item.pop("Id", None)
@@ -486,7 +486,7 @@ class Store:
         heap = account.due_heap
         if not heap:
             return 0
-        now = self.now().timestamp()
+        now = self.now(account).timestamp()
         if heap[0][0] >= now:
             return 0
         floor = parse_iso(account.sweep_floor).timestamp() if account.sweep_floor else 0.0
@@ -528,7 +528,7 @@ class Store:
             "Link": self.share_link(account, kind, row),
             id_field: row["Id"],
             number_field: row.get("Number"),
-            "CreatedOn": iso(extra.pop("when", None) or self.now()),
+            "CreatedOn": iso(extra.pop("when", None) or self.now(account)),
             "UserId": account.user_id,
         }
         if kind == "estimation" and row.get("InvoiceId"):
@@ -673,7 +673,7 @@ class Store:
         payment = {
             "Id": account.next_id("payment"),
             "Amount": amount,
-            "PaidOn": iso(self.now()),
+            "PaidOn": iso(self.now(account)),
             "Type": ptype,
             "IsAutomatic": automatic,
             "ReferenceId": f"PAY-{account.sequences.get('payment', 0):06d}",

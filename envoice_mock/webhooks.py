@@ -10,6 +10,13 @@ before it happened. Attempts run on the injectable clock's time line:
   are held, and one probe (the oldest held activity) is sent every probe interval.
 * catch-up: when a probe gets 200 the webhook is `healthy` again and receives everything it
   missed, in chronological order (CreatedOn, then Id), before live deliveries resume.
+* stalled: after an attempt times out, the webhook gets only retries (and probes) until a
+  receiver answers again, so a receiver that never answers costs one timeout per step of the
+  schedule, not one per queued activity, and reaches `failing` on the schedule.
+
+Anything that goes wrong inside an attempt, the engine's own bugs included, is a failed
+attempt: logged with the error and retried on the schedule. Each account's attempts wait on
+that account's own time line (see outbox.py).
 
 The engine knows the store only through the activities it is handed and `Account.key`.
 Chaos (scenarios) plugs in through `chaos`, an object with `plan()` and `on_enqueue()`.
@@ -19,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
+import functools
 import itertools
 import json
+import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,9 +44,13 @@ from .clock import Clock, iso, parse_iso, webhook_timestamp
 from .config import Settings
 from .fakedata import SeededSource
 from .faults import ApiFault
+from .outbox import Outbox
 from .signing import sign, standard_signature, whsec
 
+log = logging.getLogger("envoice_mock.webhooks")
+
 MAX_WEBHOOKS = 10
+MAX_ANSWER_BYTES = 4096  # of a receiver's answer body read and kept in the delivery log; the rest is dropped
 MAX_LOG = 20_000  # delivery attempts kept per account (the oldest are dropped first)
 PAYLOAD_FIELDS = (
     "Message",
@@ -126,10 +138,19 @@ class Plan:
     marks: list[str] = field(default_factory=list)
 
 
-class Poster(Protocol):
-    """Sends one delivery; answers the HTTP status. Raises TimeoutError or OSError-like errors."""
+@dataclass
+class Answer:
+    """A receiver's answer: the status and at most MAX_ANSWER_BYTES of the body."""
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int: ...
+    status: int
+    body: bytes = b""
+    truncated: bool = False
+
+
+class Poster(Protocol):
+    """Sends one delivery; answers the receiver's Answer. Raises TimeoutError or OSError-like errors."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer: ...
     async def close(self) -> None: ...
 
 
@@ -141,8 +162,9 @@ class AiohttpPoster:
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        """POST and read the (small) answer so the connection goes back to the pool."""
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """POST; read at most MAX_ANSWER_BYTES of the answer. A longer answer is not read: its
+        connection is closed instead of going back to the pool."""
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, use_dns_cache=True)
             self._session = aiohttp.ClientSession(
@@ -153,8 +175,16 @@ class AiohttpPoster:
                 skip_auto_headers=("User-Agent",),
             )
         async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-            await response.read()
-            return response.status
+            kept = bytearray()
+            while len(kept) <= MAX_ANSWER_BYTES:
+                chunk = await response.content.read(MAX_ANSWER_BYTES + 1 - len(kept))
+                if not chunk:
+                    break
+                kept += chunk
+            truncated = len(kept) > MAX_ANSWER_BYTES
+            if truncated:
+                response.close()  # drop the connection and whatever is still coming on it
+            return Answer(response.status, bytes(kept[:MAX_ANSWER_BYTES]), truncated)
 
     async def close(self) -> None:
         """Close the pool."""
@@ -189,13 +219,15 @@ class WebhookEngine:
         self.deliveries: dict[str, deque[dict[str, Any]]] = {}  # newest MAX_LOG attempts per account
         self.chaos: Chaos | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.outbox = Outbox(clock)
         self._poster: Poster | None = poster
-        self._jobs: list[Job] = []
         self._order = itertools.count()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._inflight: dict[asyncio.Task[None], str] = {}  # attempt task -> account key
+        self._busy: Counter[str] = Counter()  # hook id -> attempts in flight
+        self._stalled: set[str] = set()  # hooks whose last attempt timed out: retries and probes only
+        self._stopping = False
         self._ids: dict[str, SeededSource] = {}
         self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
         clock.on_advance(self._poke)
@@ -222,12 +254,12 @@ class WebhookEngine:
             account=account.key,
             url=url,
             secret=secret or account.secret,
-            created_on=iso(self.clock.now()),
+            created_on=iso(self.clock.now(account.key)),
             since_activity=account.activities[-1]["Id"] if account.activities else 0,
         )
         hooks[hook.id] = self._by_id[hook.id] = hook
         self._save(hook)
-        return hook.describe()
+        return self._describe(hook)
 
     def remove(self, account: AccountLike, hook_id: str) -> None:
         """Unregister a webhook; its queued attempts are dropped."""
@@ -236,14 +268,18 @@ class WebhookEngine:
             raise ApiFault(404, "NotFound", f"There is no webhook {hook_id!r}.", field="id")
         del hooks[hook_id]
         self._by_id.pop(hook_id, None)
-        self._jobs = [j for j in self._jobs if j.hook_id != hook_id]
-        heapq.heapify(self._jobs)
+        self.outbox.drop({hook_id})
+        self._stalled.discard(hook_id)
         if self.journal:
             self.journal.delete_webhook(account.key, hook_id)
 
     def describe(self, account: AccountLike) -> list[dict[str, Any]]:
         """Every webhook of the account."""
-        return [h.describe() for h in self.hooks.get(account.key, {}).values()]
+        return [self._describe(h) for h in self.hooks.get(account.key, {}).values()]
+
+    def _describe(self, hook: Webhook) -> dict[str, Any]:
+        """A webhook's view, its Pending count including attempts queued or in flight."""
+        return hook.describe() | {"Pending": len(hook.held) + self.outbox.owed(hook.id)}
 
     def forget_activities(self, account: AccountLike) -> None:
         """After a reset: the account's history starts again; webhooks keep their URLs."""
@@ -256,9 +292,9 @@ class WebhookEngine:
             self._set_state(hook, "healthy")
             hook.catching_up = False
             self._save(hook)
-        ids = {h for h in self.hooks.get(account.key, {})}
-        self._jobs = [j for j in self._jobs if j.hook_id not in ids]
-        heapq.heapify(self._jobs)
+        ids = set(self.hooks.get(account.key, {}))
+        self.outbox.drop(ids)
+        self._stalled -= ids
 
     # --- the outbox ---------------------------------------------------------------------
     def on_activity(self, account: AccountLike, activity: dict[str, Any]) -> None:
@@ -278,7 +314,7 @@ class WebhookEngine:
         if kind == "live" and (hook.state == "failing" or hook.catching_up):
             hook.held[activity["Id"]] = activity
             return
-        now = self.clock.seconds()
+        now = self.clock.seconds(hook.account)
         jobs = [Job(now, next(self._order), hook.id, activity, 1, kind, now, marks)]
         if self.chaos and kind == "live":
             jobs = self.chaos.on_enqueue(hook, jobs)
@@ -294,20 +330,17 @@ class WebhookEngine:
         return len(activities)
 
     def pending_count(self, account: AccountLike | None = None) -> int:
-        """Attempts queued or in flight (for one account, or all)."""
-        ids = None if account is None else set(self.hooks.get(account.key, {}))
-        queued = sum(1 for j in self._jobs if ids is None or j.hook_id in ids)
-        held = sum(
-            len(h.held)
-            for key, hs in self.hooks.items()
-            for h in hs.values()
-            if account is None or key == account.key
-        )
-        return queued + held + len(self._inflight)
+        """Attempts queued or in flight, plus held activities (for one account, or all)."""
+        hooks = [
+            h for key, hs in self.hooks.items() if account is None or key == account.key for h in hs.values()
+        ]
+        ids = None if account is None else {h.id for h in hooks}
+        inflight = sum(1 for key in self._inflight.values() if account is None or key == account.key)
+        return self.outbox.queued(ids) + sum(len(h.held) for h in hooks) + inflight
 
-    def next_due(self) -> float | None:
-        """Clock seconds of the next queued attempt, if any."""
-        return self._jobs[0].due if self._jobs else None
+    def next_in(self, account: AccountLike | None = None) -> float | None:
+        """Virtual seconds until the account's next queued attempt (or anyone's), if any."""
+        return self.outbox.next_in(None if account is None else account.key)
 
     def log(
         self,
@@ -345,7 +378,7 @@ class WebhookEngine:
         self, hook: Webhook, job: Job, delivery_id: str, corrupt: bool = False, attempt: int = 0
     ) -> tuple[bytes, dict[str, str]]:
         """The signed body and headers of one attempt (`attempt`: the activity's n-th to this hook)."""
-        now = self.clock.now()
+        now = self.clock.now(hook.account)
         timestamp = webhook_timestamp(now)
         activity = self.activity_payload(job.activity)
         signature = sign(hook.secret, timestamp, activity)
@@ -381,6 +414,7 @@ class WebhookEngine:
         """Start the dispatcher task (idempotent)."""
         if self._task is not None:
             return
+        self._stopping = False
         self._wake = asyncio.Event()
         if self._poster is None:
             self._poster = AiohttpPoster(self.settings.delivery_timeout)
@@ -388,46 +422,54 @@ class WebhookEngine:
         self._task = asyncio.create_task(self._run(), name="envoice-mock-dispatcher")
 
     async def stop(self) -> None:
-        """Stop dispatching; queued attempts stay queued (and, with a state file, persisted)."""
+        """Stop dispatching at once: attempts in flight are abandoned (an abandoned attempt was not
+        acknowledged, so with a state file it is owed and sent again after a restart)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for task in list(self._inflight):
+        tasks = list(self._inflight)
+        for task in tasks:
             task.cancel()
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._poster is not None:
-            await self._poster.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._poster.close(), timeout=2.0)
+            self._poster = None
 
-    async def settle_due(self, timeout: float = 30.0) -> None:
-        """Wait until no attempt is due now and none is in flight (virtual-time friendly)."""
+    async def settle_due(self, account: str | None = None, timeout: float = 30.0) -> None:
+        """Wait until no attempt (of one account, or any) is due now and none is in flight."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._dispatch_due()
-            if not self._inflight:
-                if not self._jobs or self._jobs[0].due > self.clock.seconds():
+            self._dispatch_due(account)
+            tasks = [t for t, key in self._inflight.items() if account is None or key == account]
+            if not tasks:
+                nxt = self.outbox.next_in(account)
+                if nxt is None or nxt > 0:
                     return
                 continue
-            await asyncio.wait(list(self._inflight), timeout=max(0.0, deadline - time.monotonic()))
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
 
     async def run_until_idle(
         self,
         max_virtual: float = 86400.0,
         timeout: float = 120.0,
         on_advance: Callable[[], Any] | None = None,
+        account: str | None = None,
     ) -> None:
-        """Drive virtual time: deliver, jump to the next due attempt, repeat, until nothing is queued
-        (or `max_virtual` seconds have passed on the clock)."""
-        start = self.clock.seconds()
+        """Drive virtual time (one account's, or the server's): deliver, jump to the next due
+        attempt, repeat, until nothing is queued or `max_virtual` seconds have passed."""
+        start = self.clock.seconds(account)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await self.settle_due(timeout=max(0.1, deadline - time.monotonic()))
-            nxt = self.next_due()
-            if nxt is None or nxt - start > max_virtual:
+            await self.settle_due(account, timeout=max(0.1, deadline - time.monotonic()))
+            nxt = self.outbox.next_in(account)
+            if nxt is None or self.clock.seconds(account) + nxt - start > max_virtual:
                 return
-            self.clock.advance(max(0.0, nxt - self.clock.seconds()))
+            self.clock.advance(max(0.0, nxt), account)
             if on_advance:
                 on_advance()
 
@@ -445,8 +487,8 @@ class WebhookEngine:
         marks: tuple[str, ...] = (),
         scheduled: float | None = None,
     ) -> None:
-        """Queue an attempt at `due` (clock seconds), after everything already queued for then."""
-        now = self.clock.seconds()
+        """Queue an attempt at `due` (the account's clock seconds), after everything already queued then."""
+        now = self.clock.seconds(hook.account)
         job = Job(
             due,
             next(self._order),
@@ -461,100 +503,162 @@ class WebhookEngine:
 
     def push_now(self, job: Job) -> None:
         """Queue an attempt due now, after everything already due (chaos releases reordered jobs so)."""
-        job.due = self.clock.seconds()
+        hook = self._by_id.get(job.hook_id)
+        if hook is None:
+            return
+        job.due = self.clock.seconds(hook.account)
         job.order = next(self._order)
         self._push(job)
 
     def _push(self, job: Job) -> None:
-        heapq.heappush(self._jobs, job)
+        hook = self._by_id.get(job.hook_id)
+        if hook is None:
+            return
+        self.outbox.push(hook.account, job)
         self._poke()
 
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
             self._dispatch_due()
-            wait: float | None = None
-            if self._jobs:
-                wait = self.clock.real_delay(self._jobs[0].due - self.clock.seconds())
+            nxt = self.outbox.next_in()
+            wait = None if nxt is None else self.clock.real_delay(nxt)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=None if wait is None else max(wait, 0.001))
 
-    def _dispatch_due(self) -> None:
-        now = self.clock.seconds()
-        while self._jobs and self._jobs[0].due <= now:
-            job = heapq.heappop(self._jobs)
-            task = asyncio.ensure_future(self._attempt(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+    def _dispatch_due(self, account: str | None = None) -> None:
+        for hook_id in self.outbox.promote(account):
+            self._pump(hook_id)
 
-    def _limit(self, hook: Webhook) -> asyncio.Semaphore:
-        sem = self._limits.get(hook.id)
-        if sem is None:
-            sem = self._limits[hook.id] = asyncio.Semaphore(max(1, self.settings.delivery_concurrency))
-        return sem
-
-    async def _attempt(self, job: Job) -> None:
-        hook = self._by_id.get(job.hook_id)
+    def _pump(self, hook_id: str) -> None:
+        """Start the webhook's ready attempts while it has free slots (held ones cost nothing)."""
+        if self._stopping:
+            return
+        hook = self._by_id.get(hook_id)
         if hook is None:
+            for job in self.outbox.take_all(hook_id):
+                self.outbox.release(job)
             return
-        if job.kind in ("live", "retry") and hook.state == "failing":
-            hook.retrying.pop(job.activity["Id"], None)
-            hook.held[job.activity["Id"]] = job.activity
-            return
-        plan = self.chaos.plan(hook, job) if self.chaos else Plan()
-        if plan.delay > 0:
-            due = self.clock.seconds() + plan.delay
-            marks = (*job.marks, *plan.marks)
-            self._queue(hook, job.activity, due, job.kind, job.attempt, marks, scheduled=job.scheduled)
-            return
-        async with self._limit(hook):
-            record = await self._send(hook, job, plan)
-        self._after(hook, job, record["StatusCode"], record["Error"])
-        record["State"] = hook.state
-        for listener in self.listeners:
-            listener(record)
-        for _ in range(plan.duplicates):
-            self._queue(hook, job.activity, self.clock.seconds(), "duplicate", marks=("duplicate",))
+        limit = max(1, self.settings.delivery_concurrency)
+        while self._busy[hook_id] < limit:
+            job = self.outbox.take(hook_id, urgent_only=hook_id in self._stalled)
+            if job is None:
+                return
+            if job.kind in ("live", "retry") and hook.state == "failing":
+                hook.retrying.pop(job.activity["Id"], None)
+                hook.held[job.activity["Id"]] = job.activity
+                self.outbox.release(job)
+                continue
+            self._busy[hook_id] += 1
+            task = asyncio.ensure_future(self._attempt(hook, job))
+            self._inflight[task] = hook.account
+            task.add_done_callback(functools.partial(self._finished, hook_id))
 
-    async def _send(self, hook: Webhook, job: Job, plan: Plan) -> dict[str, Any]:
+    def _finished(self, hook_id: str, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._busy[hook_id] -= 1
+        if self._busy[hook_id] <= 0:
+            del self._busy[hook_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook dispatcher error", exc_info=task.exception())
+        self._pump(hook_id)
+
+    async def _attempt(self, hook: Webhook, job: Job) -> None:
+        released = False
+        try:
+            if self._by_id.get(hook.id) is not hook:  # unregistered meanwhile
+                return
+            internal: Exception | None = None
+            plan = Plan()
+            try:
+                if self.chaos:
+                    plan = self.chaos.plan(hook, job)
+            except Exception as exc:  # a bug in chaos: this attempt fails, like any other failure
+                internal = exc
+            if plan.delay > 0 and internal is None:
+                due = self.clock.seconds(hook.account) + plan.delay
+                marks = (*job.marks, *plan.marks)
+                self._queue(hook, job.activity, due, job.kind, job.attempt, marks, scheduled=job.scheduled)
+                return
+            record, timed_out = await self._send(hook, job, plan, internal)
+            self.outbox.release(job)
+            released = True
+            try:
+                self._after(hook, job, record["StatusCode"], record["Error"], timed_out)
+            except Exception:
+                log.exception("webhook engine error after delivery %s", record["DeliveryId"])
+            record["State"] = hook.state
+            for listener in self.listeners:
+                try:
+                    listener(record)
+                except Exception:
+                    log.exception("delivery listener failed")
+            for _ in range(plan.duplicates):
+                now = self.clock.seconds(hook.account)
+                self._queue(hook, job.activity, now, "duplicate", marks=("duplicate",))
+        finally:
+            if not released:
+                self.outbox.release(job)
+
+    async def _send(
+        self, hook: Webhook, job: Job, plan: Plan, internal: Exception | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """One attempt; never raises but on cancellation. Answers the log record and whether it timed out."""
         delivery_id = self._source("delivery", hook.id).uuid()
         attempt = hook.tries[job.activity["Id"]] = hook.tries.get(job.activity["Id"], 0) + 1
-        body, headers = self.build_request(
-            hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
-        )
-        sent_at = self.clock.now()
+        sent_at = self.clock.now(hook.account)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        if plan.status is not None:
-            status = plan.status
-        elif plan.error is not None:
-            error = {
-                "timeout": f"no answer within {self.settings.delivery_timeout:g}s (timeout)",
-                "refused": "connection refused",
-            }.get(plan.error, plan.error)
+        answer: Answer | None = None
+        body = b""
+        timed_out = False
+        timeout_text = f"no answer within {self.settings.delivery_timeout:g}s (timeout)"
+        try:
+            if internal is not None:
+                raise internal
+            body, headers = self.build_request(
+                hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
+            )
+        except Exception as exc:  # the engine's own bug: a failed attempt, retried on the schedule
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            log.error(
+                "delivery %s of activity %s failed inside the mock",
+                delivery_id,
+                job.activity.get("Id"),
+                exc_info=exc,
+            )
         else:
-            assert self._poster is not None
-            try:
-                status = await self._poster.post(hook.url, body, headers)
-            except TimeoutError:
-                error = f"no answer within {self.settings.delivery_timeout:g}s (timeout)"
-            except aiohttp.ClientConnectorError as exc:
-                error = (
-                    f"connection failed: {exc.os_error.strerror or exc}"
-                    if exc.os_error
-                    else "connection refused"
-                )
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            if plan.status is not None:
+                status = plan.status
+            elif plan.error is not None:
+                error = {"timeout": timeout_text, "refused": "connection refused"}.get(plan.error, plan.error)
+            else:
+                assert self._poster is not None
+                try:
+                    answer = await self._poster.post(hook.url, body, headers)
+                    status = answer.status
+                except TimeoutError:
+                    error, timed_out = timeout_text, True
+                except aiohttp.ClientConnectorError as exc:
+                    error = (
+                        f"connection failed: {exc.os_error.strerror or exc}"
+                        if exc.os_error
+                        else "connection refused"
+                    )
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                except Exception as exc:  # anything else is still a failed attempt
+                    error = f"internal error: {type(exc).__name__}: {exc}"
+                    log.error("delivery %s failed inside the mock", delivery_id, exc_info=exc)
         duration = (time.perf_counter() - started) * 1000
         record = {
             "DeliveryId": delivery_id,
             "WebhookId": hook.id,
             "Url": hook.url,
             "ActivityId": job.activity["Id"],
-            "ActivityType": job.activity["Type"],
+            "ActivityType": job.activity.get("Type"),
             "ActivityCreatedOn": job.activity.get("CreatedOn"),
             "Attempt": attempt,
             "Kind": job.kind,
@@ -565,17 +669,25 @@ class WebhookEngine:
             "DurationMs": round(duration, 3),
             "Outcome": "delivered" if status == 200 else "failed",
             "Chaos": [*job.marks, *plan.marks],
-            "Body": body.decode(),
+            "Body": body.decode(errors="replace"),
+            "Answer": answer.body.decode(errors="replace") if answer else None,
+            "AnswerTruncated": answer.truncated if answer else False,
         }
-        log = self.deliveries.get(hook.account)
-        if log is None:
-            log = self.deliveries[hook.account] = deque(maxlen=MAX_LOG)
-        log.append(record)
-        return record
+        log_ = self.deliveries.get(hook.account)
+        if log_ is None:
+            log_ = self.deliveries[hook.account] = deque(maxlen=MAX_LOG)
+        log_.append(record)
+        return record, timed_out
 
-    def _after(self, hook: Webhook, job: Job, status: int | None, error: str | None) -> None:
+    def _after(
+        self, hook: Webhook, job: Job, status: int | None, error: str | None, timed_out: bool = False
+    ) -> None:
         aid = job.activity["Id"]
-        now = self.clock.seconds()
+        now = self.clock.seconds(hook.account)
+        if timed_out:
+            self._stalled.add(hook.id)  # retries only, until the receiver answers again
+        elif status is not None and hook.id in self._stalled:
+            self._stalled.discard(hook.id)
         if status == 200:
             hook.delivered.add(aid)
             hook.retrying.pop(aid, None)
@@ -619,13 +731,14 @@ class WebhookEngine:
         for other, activity in hook.retrying.items():
             hook.held.setdefault(other, activity)
         hook.retrying.clear()
+        self._stalled.discard(hook.id)  # what waits in the lane is held as it is taken, at no cost
         self._schedule_probe(hook, now)
         self._save(hook)
 
     def _set_state(self, hook: Webhook, state: str) -> None:
         if hook.state != state:
             hook.state = state
-            hook.history.append([webhook_timestamp(self.clock.now()), state])
+            hook.history.append([webhook_timestamp(self.clock.now(hook.account)), state])
 
     def _schedule_probe(self, hook: Webhook, now: float) -> None:
         if hook.next_probe is not None and hook.next_probe > now:
@@ -650,7 +763,7 @@ class WebhookEngine:
             hook.catching_up = False
             return
         hook.catching_up = True
-        self._queue(hook, nxt, self.clock.seconds(), "catchup", marks=("catchup",))
+        self._queue(hook, nxt, self.clock.seconds(hook.account), "catchup", marks=("catchup",))
 
     def _source(self, *namespace: str) -> SeededSource:
         """The seeded id source of a namespace, built once (ids depend only on seed and order)."""
@@ -683,7 +796,7 @@ class WebhookEngine:
                 if hook.state == "failing":
                     hook.held = {a["Id"]: a for a in owed}
                     hook.next_probe = None
-                    self._schedule_probe(hook, self.clock.seconds())
+                    self._schedule_probe(hook, self.clock.seconds(hook.account))
                 else:
                     self._set_state(hook, "healthy")
                     for activity in owed:
