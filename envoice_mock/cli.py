@@ -58,6 +58,11 @@ def _serve_parser(sub: Any) -> None:
         type=int,
         help="attempts in flight per webhook (default 1: a healthy receiver sees activities in order)",
     )
+    p.add_argument(
+        "--request-timeout",
+        type=parse_duration,
+        help="a client must finish sending a request within this; slow or silent connections are closed (10s)",
+    )
     p.add_argument("--state-file", help="SQLite file that keeps state across restarts (default: memory only)")
     p.add_argument("--clock-start", type=parse_instant, help="start the clock at this instant (virtual time)")
     p.add_argument(
@@ -85,10 +90,9 @@ def serve(args: argparse.Namespace) -> int:
     """Start uvicorn with the app; print what was loaded."""
     import socket
 
-    import uvicorn
-
     from .app import create_app, describe
     from .runtime import build_runtime
+    from .serving import MockServer
 
     overrides = {
         "host": args.host,
@@ -104,6 +108,7 @@ def serve(args: argparse.Namespace) -> int:
         "probe_interval": args.probe_interval,
         "delivery_timeout": args.delivery_timeout,
         "delivery_concurrency": args.delivery_concurrency,
+        "request_timeout": args.request_timeout,
         "state_file": args.state_file,
         "clock_start": args.clock_start,
         "clock_speed": args.clock_speed,
@@ -139,10 +144,7 @@ def serve(args: argparse.Namespace) -> int:
         f"envoice-mock: listening on {settings.base_url}  (health: {settings.base_url}/_mock/health)",
         flush=True,
     )
-    config = uvicorn.Config(
-        create_app(runtime=runtime), log_level=settings.log_level, access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+    server = MockServer(create_app(runtime=runtime), runtime, log_level=settings.log_level, access_log=False)
     server.run(sockets=[sock])
     return 0
 

@@ -228,6 +228,7 @@ class WebhookEngine:
         self._busy: Counter[str] = Counter()  # hook id -> attempts in flight
         self._stalled: set[str] = set()  # hooks whose last attempt timed out: retries and probes only
         self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ids: dict[str, SeededSource] = {}
         self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
         clock.on_advance(self._poke)
@@ -415,6 +416,7 @@ class WebhookEngine:
         if self._task is not None:
             return
         self._stopping = False
+        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._poster is None:
             self._poster = AiohttpPoster(self.settings.delivery_timeout)
@@ -440,10 +442,22 @@ class WebhookEngine:
                 await asyncio.wait_for(self._poster.close(), timeout=2.0)
             self._poster = None
 
+    def stop_soon(self) -> None:
+        """From any thread or a signal handler: stop sending, abandon attempts in flight, and let
+        every settle/idle wait return now (the server is shutting down)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._abandon)
+
+    def _abandon(self) -> None:
+        self._stopping = True
+        for task in list(self._inflight):
+            task.cancel()
+        self._poke()
+
     async def settle_due(self, account: str | None = None, timeout: float = 30.0) -> None:
         """Wait until no attempt (of one account, or any) is due now and none is in flight."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._stopping:
             self._dispatch_due(account)
             tasks = [t for t, key in self._inflight.items() if account is None or key == account]
             if not tasks:
@@ -464,7 +478,7 @@ class WebhookEngine:
         attempt, repeat, until nothing is queued or `max_virtual` seconds have passed."""
         start = self.clock.seconds(account)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._stopping:
             await self.settle_due(account, timeout=max(0.1, deadline - time.monotonic()))
             nxt = self.outbox.next_in(account)
             if nxt is None or self.clock.seconds(account) + nxt - start > max_virtual:
@@ -532,17 +546,25 @@ class WebhookEngine:
             self._pump(hook_id)
 
     def _pump(self, hook_id: str) -> None:
-        """Start the webhook's ready attempts while it has free slots (held ones cost nothing)."""
+        """Start workers for the webhook's ready attempts, up to its concurrency."""
         if self._stopping:
             return
         hook = self._by_id.get(hook_id)
         if hook is None:
-            for job in self.outbox.take_all(hook_id):
-                self.outbox.release(job)
+            for dropped in self.outbox.take_all(hook_id):
+                self.outbox.release(dropped)
             return
         limit = max(1, self.settings.delivery_concurrency)
-        while self._busy[hook_id] < limit:
-            job = self.outbox.take(hook_id, urgent_only=hook_id in self._stalled)
+        while self._busy[hook_id] < limit and self.outbox.has_ready(hook_id, hook_id in self._stalled):
+            self._busy[hook_id] += 1
+            task = asyncio.ensure_future(self._work(hook))
+            self._inflight[task] = hook.account
+            task.add_done_callback(functools.partial(self._finished, hook_id))
+
+    async def _work(self, hook: Webhook) -> None:
+        """One slot of a webhook: attempt ready jobs one after another; held ones cost nothing."""
+        while not self._stopping and self._by_id.get(hook.id) is hook:
+            job = self.outbox.take(hook.id, urgent_only=hook.id in self._stalled)
             if job is None:
                 return
             if job.kind in ("live", "retry") and hook.state == "failing":
@@ -550,10 +572,7 @@ class WebhookEngine:
                 hook.held[job.activity["Id"]] = job.activity
                 self.outbox.release(job)
                 continue
-            self._busy[hook_id] += 1
-            task = asyncio.ensure_future(self._attempt(hook, job))
-            self._inflight[task] = hook.account
-            task.add_done_callback(functools.partial(self._finished, hook_id))
+            await self._attempt(hook, job)
 
     def _finished(self, hook_id: str, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
@@ -562,13 +581,11 @@ class WebhookEngine:
             del self._busy[hook_id]
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook dispatcher error", exc_info=task.exception())
-        self._pump(hook_id)
+        self._pump(hook_id)  # what fell due while this worker was finishing
 
     async def _attempt(self, hook: Webhook, job: Job) -> None:
         released = False
         try:
-            if self._by_id.get(hook.id) is not hook:  # unregistered meanwhile
-                return
             internal: Exception | None = None
             plan = Plan()
             try:

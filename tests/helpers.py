@@ -35,6 +35,7 @@ class RawReceiver:
         self.mode = mode
         self.huge_bytes = huge_bytes
         self.requests = 0
+        self.answered: list[tuple[str, bytes]] = []  # (path, body) of requests answered 200 in "ok" mode
         self.bytes_sent = 0
         self.closed_by_peer = 0
         self._lock = threading.Lock()
@@ -65,13 +66,15 @@ class RawReceiver:
                 self._conns.append(conn)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    def _read_request(self, conn: socket.socket, buf: bytes) -> bytes | None:
+    def _read_request(self, conn: socket.socket, buf: bytes) -> tuple[str, bytes, bytes] | None:
+        """(path, body, what follows) of the next request, or None when the client hung up."""
         while b"\r\n\r\n" not in buf:
             chunk = conn.recv(65536)
             if not chunk:
                 return None
             buf += chunk
         head, _, rest = buf.partition(b"\r\n\r\n")
+        path = head.split(b" ", 2)[1].decode() if head.count(b" ") >= 2 else ""
         length = 0
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
@@ -82,20 +85,16 @@ class RawReceiver:
             if not chunk:
                 return None
             rest += chunk
-        return rest[length:]
+        return path, rest[:length], rest[length:]
 
     def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(0.1)
         buf = b""
         try:
             while not self._stop.is_set():
-                try:
-                    left = self._read_request(conn, buf)
-                except TimeoutError:
-                    continue
-                if left is None:
+                request = self._read_request(conn, buf)  # blocking; close() shuts the socket down
+                if request is None:
                     return
-                buf = left
+                path, body, buf = request
                 with self._lock:
                     self.requests += 1
                 if self.mode == "hang":
@@ -105,6 +104,8 @@ class RawReceiver:
                     self._stream(conn)
                     return
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                with self._lock:
+                    self.answered.append((path, body))
         except OSError:
             return
         finally:
@@ -134,6 +135,8 @@ class RawReceiver:
         self._thread.join(timeout=5)
         with self._lock:
             for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     conn.close()
 
