@@ -6,6 +6,8 @@ sees only that account; answers are JSON, errors use the API's fault envelope.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from typing import Any
 
@@ -17,6 +19,7 @@ from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
 from .pages import render_html, render_pdf
+from .paging import cursor, limit_of, link_next
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
 
 
@@ -69,16 +72,20 @@ async def reset(request: Request) -> Response:
 
 
 async def activities(request: Request) -> Response:
-    """The account's activities in the order they happened."""
+    """The account's activities in the order they happened, a page at a time:
+    `?since=<activity id>&limit=<n>` (default 1000); a `Link` header names the next page."""
     account = authenticate(request)
     runtime = runtime_of(request)
+    since = cursor(request, "since", "an activity id")
+    limit = limit_of(request)
     rows = account.activities
-    since = request.query_params.get("since")
-    if since:
-        if not since.isdigit():
-            raise ApiFault(400, "InvalidValue", "since must be an activity id", field="since")
-        rows = [a for a in rows if a["Id"] > int(since)]
-    return respond(request, [runtime.webhooks.activity_payload(a) | {"TypeName": a["Type"]} for a in rows])
+    start = bisect.bisect_right(rows, since, key=lambda a: a["Id"]) if since else 0
+    page = rows[start : start + limit + 1]
+    payload = runtime.webhooks.activity_payload
+    response = respond(request, [payload(a) | {"TypeName": a["Type"]} for a in page[:limit]])
+    if len(page) > limit:
+        link_next(request, response, page[limit - 1]["Id"], limit)
+    return response
 
 
 async def clock_get(request: Request) -> Response:
@@ -196,19 +203,21 @@ async def webhooks_delete(request: Request) -> Response:
 
 
 async def deliveries(request: Request) -> Response:
-    """Every delivery attempt, filtered by webhook, activity or outcome."""
+    """Delivery attempts, filtered by webhook, activity or outcome, a page at a time:
+    `?since=<Seq>&limit=<n>` (default 1000); a `Link` header names the next page."""
     account = authenticate(request)
     q = request.query_params
-    activity = q.get("activity")
-    if activity is not None and not activity.isdigit():
-        raise ApiFault(400, "InvalidValue", "must be an activity id", field="activity")
+    activity = cursor(request, "activity", "an activity id") if q.get("activity") else None
+    since = cursor(request, "since", "a delivery Seq")
+    limit = limit_of(request)
     rows = runtime_of(request).webhooks.log(
-        account,
-        webhook=q.get("webhook"),
-        activity=int(activity) if activity else None,
-        outcome=q.get("outcome"),
+        account, webhook=q.get("webhook"), activity=activity, outcome=q.get("outcome"), since=since
     )
-    return respond(request, rows)
+    page = list(itertools.islice(rows, limit + 1))
+    response = respond(request, page[:limit])
+    if len(page) > limit:
+        link_next(request, response, page[limit - 1]["Seq"], limit)
+    return response
 
 
 async def settle(request: Request) -> Response:

@@ -68,7 +68,7 @@ class Outbox:
     def has_ready(self, hook_id: str, urgent_only: bool = False) -> bool:
         """Whether `take` would answer an attempt."""
         lane = self._lanes.get(hook_id)
-        return bool(lane) and not (urgent_only and lane[0][0] != 0)
+        return lane is not None and bool(lane) and not (urgent_only and lane[0][0] != 0)
 
     def take(self, hook_id: str, urgent_only: bool = False) -> Job | None:
         """The next ready attempt of a webhook (only retries, probes, catch-up when `urgent_only`)."""

@@ -9,6 +9,7 @@ from .chaos import ChaosEngine
 from .clock import Clock
 from .config import Settings, SettingsError
 from .faults import ApiFault
+from .retention import Retention
 from .schema import Coercer, Renderer
 from .spec import Spec, load_spec
 from .store import Store
@@ -50,6 +51,7 @@ class Runtime:
     chaos: ChaosEngine
     renderers: dict[str, Renderer] = field(default_factory=dict)
     responses: ResponseCache = field(default_factory=ResponseCache)
+    retention: Retention = field(default_factory=Retention)
     errors: list[str] = field(default_factory=list)  # unhandled errors (the pytest plugin re-raises them)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +95,8 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
     store = Store(spec, settings, clock, journal=journal)
     webhooks = WebhookEngine(settings, clock, journal=journal, activity_types=spec.enums["ActivityType"])
     store.listeners.append(webhooks.on_activity)
+    retention = Retention()
+    store.listeners.append(retention.on_activity)  # after delivery is queued: compact, then trim
     restored = journal.restore(store, webhooks) if journal else False
     if not restored:
         declared = {a["key"]: a for a in spec.accounts}
@@ -117,4 +121,5 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
         webhooks=webhooks,
         coercer=Coercer(spec),
         chaos=chaos,
+        retention=retention,
     )

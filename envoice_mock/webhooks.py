@@ -27,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
 import itertools
 import json
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -42,6 +43,7 @@ import aiohttp
 
 from .clock import Clock, iso, parse_iso, webhook_timestamp
 from .config import Settings
+from .delivery_log import DeliveryLog
 from .fakedata import SeededSource
 from .faults import ApiFault
 from .outbox import Outbox
@@ -51,7 +53,6 @@ log = logging.getLogger("envoice_mock.webhooks")
 
 MAX_WEBHOOKS = 10
 MAX_ANSWER_BYTES = 4096  # of a receiver's answer body read and kept in the delivery log; the rest is dropped
-MAX_LOG = 20_000  # delivery attempts kept per account (the oldest are dropped first)
 PAYLOAD_FIELDS = (
     "Message",
     "Link",
@@ -112,7 +113,7 @@ class Webhook:
         }
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Job:
     """An attempt (or probe) due at `due` seconds on the clock's time line."""
 
@@ -216,7 +217,7 @@ class WebhookEngine:
         self.clock = clock
         self.journal = journal
         self.hooks: dict[str, dict[str, Webhook]] = {}  # account key -> id -> webhook
-        self.deliveries: dict[str, deque[dict[str, Any]]] = {}  # newest MAX_LOG attempts per account
+        self.delivery_log = DeliveryLog()  # the newest attempts of each account
         self.chaos: Chaos | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.outbox = Outbox(clock)
@@ -225,7 +226,8 @@ class WebhookEngine:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], str] = {}  # attempt task -> account key
-        self._busy: Counter[str] = Counter()  # hook id -> attempts in flight
+        self._busy: Counter[str] = Counter()  # hook id -> workers running
+        self._held_order: dict[str, list[tuple[tuple[datetime, int], int]]] = {}  # hook id -> heap
         self._stalled: set[str] = set()  # hooks whose last attempt timed out: retries and probes only
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -289,12 +291,14 @@ class WebhookEngine:
             hook.delivered.clear()
             hook.retrying.clear()
             hook.held.clear()
+            self._held_order.pop(hook.id, None)
             hook.tries.clear()
             self._set_state(hook, "healthy")
             hook.catching_up = False
             self._save(hook)
         ids = set(self.hooks.get(account.key, {}))
         self.outbox.drop(ids)
+        self.delivery_log.forget(account.key)
         self._stalled -= ids
 
     # --- the outbox ---------------------------------------------------------------------
@@ -313,7 +317,7 @@ class WebhookEngine:
     ) -> None:
         """Queue the first attempt of an activity to one webhook (held while the hook is failing)."""
         if kind == "live" and (hook.state == "failing" or hook.catching_up):
-            hook.held[activity["Id"]] = activity
+            self._hold(hook, activity)
             return
         now = self.clock.seconds(hook.account)
         jobs = [Job(now, next(self._order), hook.id, activity, 1, kind, now, marks)]
@@ -349,16 +353,10 @@ class WebhookEngine:
         webhook: str | None = None,
         activity: int | None = None,
         outcome: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Delivery attempts of an account, oldest first, optionally filtered."""
-        rows = self.deliveries.get(account.key, ())
-        return [
-            r
-            for r in rows
-            if (webhook is None or r["WebhookId"] == webhook)
-            and (activity is None or r["ActivityId"] == activity)
-            and (outcome is None or r["Outcome"] == outcome)
-        ]
+        since: int = 0,
+    ) -> Iterator[dict[str, Any]]:
+        """Delivery attempts of an account after Seq `since`, oldest first, optionally filtered."""
+        return self.delivery_log.rows(account.key, since, webhook, activity, outcome)
 
     # --- payloads -----------------------------------------------------------------------
     def activity_payload(self, activity: dict[str, Any]) -> dict[str, Any]:
@@ -569,7 +567,7 @@ class WebhookEngine:
                 return
             if job.kind in ("live", "retry") and hook.state == "failing":
                 hook.retrying.pop(job.activity["Id"], None)
-                hook.held[job.activity["Id"]] = job.activity
+                self._hold(hook, job.activity)
                 self.outbox.release(job)
                 continue
             await self._attempt(hook, job)
@@ -606,6 +604,7 @@ class WebhookEngine:
             except Exception:
                 log.exception("webhook engine error after delivery %s", record["DeliveryId"])
             record["State"] = hook.state
+            self.delivery_log.append(hook.account, record)
             for listener in self.listeners:
                 try:
                     listener(record)
@@ -690,10 +689,6 @@ class WebhookEngine:
             "Answer": answer.body.decode(errors="replace") if answer else None,
             "AnswerTruncated": answer.truncated if answer else False,
         }
-        log_ = self.deliveries.get(hook.account)
-        if log_ is None:
-            log_ = self.deliveries[hook.account] = deque(maxlen=MAX_LOG)
-        log_.append(record)
         return record, timed_out
 
     def _after(
@@ -727,7 +722,7 @@ class WebhookEngine:
         if job.kind in ("probe", "catchup"):
             self._set_state(hook, "failing")
             hook.catching_up = False
-            hook.held[aid] = job.activity
+            self._hold(hook, job.activity)
             self._schedule_probe(hook, now)
             self._save(hook)
             return
@@ -743,10 +738,11 @@ class WebhookEngine:
             return
         # Exhausted: the webhook is failing; everything not yet delivered is held for catch-up.
         hook.retrying.pop(aid, None)
-        hook.held[aid] = job.activity
+        self._hold(hook, job.activity)
         self._set_state(hook, "failing")
         for other, activity in hook.retrying.items():
-            hook.held.setdefault(other, activity)
+            if other not in hook.held:
+                self._hold(hook, activity)
         hook.retrying.clear()
         self._stalled.discard(hook.id)  # what waits in the lane is held as it is taken, at no cost
         self._schedule_probe(hook, now)
@@ -765,10 +761,26 @@ class WebhookEngine:
         if oldest is not None:
             self._queue(hook, oldest, hook.next_probe, "probe", marks=("probe",))
 
+    def _hold(self, hook: Webhook, activity: dict[str, Any]) -> None:
+        """Keep an activity for catch-up, remembering its chronological place."""
+        if activity["Id"] not in hook.held:
+            heapq.heappush(
+                self._held_order.setdefault(hook.id, []), (chronological(activity), activity["Id"])
+            )
+        hook.held[activity["Id"]] = activity
+
     def _oldest_held(self, hook: Webhook) -> dict[str, Any] | None:
+        """The held activity first in time (CreatedOn, then Id): a heap, so catch-up stays linear."""
         if not hook.held:
+            self._held_order.pop(hook.id, None)
             return None
-        return min(hook.held.values(), key=chronological)
+        order = self._held_order.get(hook.id) or []
+        while order and order[0][1] not in hook.held:
+            heapq.heappop(order)
+        if not order:  # held filled some other way: index it afresh
+            order = self._held_order[hook.id] = [(chronological(a), i) for i, a in hook.held.items()]
+            heapq.heapify(order)
+        return hook.held[order[0][1]]
 
     def _start_catch_up(self, hook: Webhook) -> None:
         hook.catching_up = bool(hook.held)
@@ -811,7 +823,9 @@ class WebhookEngine:
                 owed.sort(key=chronological)
                 hook.retrying.clear()
                 if hook.state == "failing":
-                    hook.held = {a["Id"]: a for a in owed}
+                    hook.held = {}
+                    for activity in owed:
+                        self._hold(hook, activity)
                     hook.next_probe = None
                     self._schedule_probe(hook, self.clock.seconds(hook.account))
                 else:
