@@ -227,9 +227,11 @@ class WebhookEngine:
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], str] = {}  # attempt task -> account key
         self._busy: Counter[str] = Counter()  # hook id -> workers running
+        self._delivered: Counter[str] = Counter()  # hook id -> activities delivered (ids live in the journal)
         self._held_order: dict[str, list[tuple[tuple[datetime, int], int]]] = {}  # hook id -> heap
         self._stalled: set[str] = set()  # hooks whose last attempt timed out: retries and probes only
         self._stopping = False
+        self._resumed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids: dict[str, SeededSource] = {}
         self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
@@ -282,13 +284,17 @@ class WebhookEngine:
 
     def _describe(self, hook: Webhook) -> dict[str, Any]:
         """A webhook's view, its Pending count including attempts queued or in flight."""
-        return hook.describe() | {"Pending": len(hook.held) + self.outbox.owed(hook.id)}
+        return hook.describe() | {
+            "Pending": len(hook.held) + self.outbox.owed(hook.id),
+            "Delivered": self._delivered[hook.id],
+        }
 
     def forget_activities(self, account: AccountLike) -> None:
         """After a reset: the account's history starts again; webhooks keep their URLs."""
         for hook in self.hooks.get(account.key, {}).values():
             hook.since_activity = account.activities[-1]["Id"] if account.activities else 0
             hook.delivered.clear()
+            self._delivered.pop(hook.id, None)
             hook.retrying.clear()
             hook.held.clear()
             self._held_order.pop(hook.id, None)
@@ -596,7 +602,13 @@ class WebhookEngine:
                 marks = (*job.marks, *plan.marks)
                 self._queue(hook, job.activity, due, job.kind, job.attempt, marks, scheduled=job.scheduled)
                 return
-            record, timed_out = await self._send(hook, job, plan, internal)
+            try:
+                record, timed_out = await self._send(hook, job, plan, internal)
+            except asyncio.CancelledError:  # stopping: the attempt stays owed, due at once on the next start
+                self._queue(
+                    hook, job.activity, self.clock.seconds(hook.account), job.kind, job.attempt, job.marks
+                )
+                raise
             self.outbox.release(job)
             released = True
             try:
@@ -696,12 +708,12 @@ class WebhookEngine:
     ) -> None:
         aid = job.activity["Id"]
         now = self.clock.seconds(hook.account)
-        if timed_out:
-            self._stalled.add(hook.id)  # retries only, until the receiver answers again
-        elif status is not None and hook.id in self._stalled:
-            self._stalled.discard(hook.id)
+        if status is not None:
+            self._stalled.discard(hook.id)  # the receiver answers again
         if status == 200:
-            hook.delivered.add(aid)
+            if job.kind not in ("duplicate", "replay"):  # owed no more: count it, forget its attempts
+                self._delivered[hook.id] += 1
+                hook.tries.pop(aid, None)
             hook.retrying.pop(aid, None)
             hook.held.pop(aid, None)
             if self.journal:
@@ -720,6 +732,7 @@ class WebhookEngine:
         if job.kind in ("duplicate", "replay"):
             return
         if job.kind in ("probe", "catchup"):
+            self._stalled.discard(hook.id)  # failing: what waits in the lane is held as it is taken
             self._set_state(hook, "failing")
             hook.catching_up = False
             self._hold(hook, job.activity)
@@ -734,6 +747,8 @@ class WebhookEngine:
             self._queue(
                 hook, job.activity, now + schedule[job.attempt - 1], "retry", job.attempt + 1, job.marks
             )
+            if timed_out:  # first attempts wait until this retry gets an answer: one timeout per step
+                self._stalled.add(hook.id)
             self._save(hook)
             return
         # Exhausted: the webhook is failing; everything not yet delivered is held for catch-up.
@@ -811,9 +826,10 @@ class WebhookEngine:
         self.hooks.setdefault(hook.account, {})[hook.id] = self._by_id[hook.id] = hook
 
     def _resume_after_restart(self) -> None:
-        """Queue what restored webhooks still owe: at least once, never zero."""
-        if not self.journal:
+        """Queue what restored webhooks still owe: at least once, never zero (once per engine)."""
+        if not self.journal or self._resumed:
             return
+        self._resumed = True
         for key, hooks in self.hooks.items():
             activities = self.journal.activities_for(key)
             for hook in hooks.values():
@@ -821,6 +837,8 @@ class WebhookEngine:
                     a for a in activities if a["Id"] > hook.since_activity and a["Id"] not in hook.delivered
                 ]
                 owed.sort(key=chronological)
+                self._delivered[hook.id] = len(hook.delivered)
+                hook.delivered = set()  # the journal keeps the ids; memory keeps the count
                 hook.retrying.clear()
                 if hook.state == "failing":
                     hook.held = {}

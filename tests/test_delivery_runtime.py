@@ -160,3 +160,54 @@ def test_webhook_pending_counts_queued_jobs() -> None:
             c.post(f"/_mock/invoice/{invoice['Id']}/view")
         assert hook_state(c)["Pending"] == 5  # one in flight, four queued behind it
         eventually(lambda: hung.requests, what="the first attempt")
+
+
+class ScriptedPoster:
+    """A Poster that follows a script: "ok" answers 200, "timeout" times out; then 200 for ever."""
+
+    def __init__(self, *script: str) -> None:
+        self.script = list(script)
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Any:
+        from envoice_mock.webhooks import Answer
+
+        if self.script and self.script.pop(0) == "timeout":
+            raise TimeoutError
+        return Answer(200)
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_timed_out_replay_does_not_hold_back_live_deliveries() -> None:
+    runtime = build_runtime(frozen())
+    runtime.webhooks._poster = ScriptedPoster("ok", "timeout")
+    with make_client(runtime) as c:
+        c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/scripted"})
+        first = new_invoice(c, "WH-1")  # delivered
+        c.post("/_mock/deliveries/settle")
+        assert c.post("/_mock/chaos", json={"replay": {"last": 1}}).json() == {"Replayed": 1}
+        c.post("/_mock/deliveries/settle")  # the replay times out; replays are not retried
+        second = new_invoice(c, "WH-2")  # so nothing may keep this one waiting
+        c.post("/_mock/deliveries/settle")
+        log = c.get("/_mock/deliveries").json()
+    assert [(d["Kind"], d["Outcome"]) for d in log] == [
+        ("live", "delivered"),
+        ("replay", "failed"),
+        ("live", "delivered"),
+    ]
+    assert first["Id"] != second["Id"] and "timeout" in log[1]["Error"]
+
+
+def test_an_attempt_cut_short_by_a_stop_is_sent_again_on_the_next_start() -> None:
+    runtime = build_runtime(frozen(delivery_timeout=30.0))
+    with RawReceiver.running("hang") as receiver:
+        with make_client(runtime) as c:
+            c.post("/_mock/webhooks", json={"Url": receiver.url})
+            new_invoice(c)
+            eventually(lambda: receiver.requests, what="the attempt to be in flight")
+        receiver.mode = "ok"  # the engine stopped mid-attempt; the receiver recovers
+        with make_client(runtime) as c:
+            c.post("/_mock/deliveries/settle")
+            log = c.get("/_mock/deliveries").json()
+    assert [d["Outcome"] for d in log] == ["delivered"] and len(receiver.answered) == 1
