@@ -87,7 +87,7 @@ class Clock:
             "Now": iso(self.now(account)),
             "Origin": iso(self.origin),
             "Speed": self.speed,
-            "AdvancedSeconds": advanced,
+            "AdvancedSeconds": round(advanced, 3),
             "Virtual": self.speed != 1.0 or advanced != 0.0,
         }
 
