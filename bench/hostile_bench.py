@@ -26,8 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
-import shlex
 import socket
 import struct
 import subprocess
@@ -36,6 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
+from mockproc import add_server_args, read_response, rss_kib, start_mock
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
@@ -104,16 +103,6 @@ async def get_loop(port: int, path: str, until: float, latencies: list[float]) -
     writer.close()
 
 
-async def read_response(reader: asyncio.StreamReader) -> bytes:
-    status = await reader.readline()
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    await reader.readexactly(length)
-    return status
-
-
 async def post_loop(port: int, path: str, until: float, rate: float) -> int:
     head = "".join(f"{k}: {v}\r\n" for k, v in AUTH.items())
     request = f"POST {path} HTTP/1.1\r\nHost: x\r\n{head}Content-Length: 0\r\n\r\n".encode()
@@ -129,30 +118,9 @@ async def post_loop(port: int, path: str, until: float, rate: float) -> int:
     return sent
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def phase(args: argparse.Namespace, hook_ports: list[int] | None) -> dict[str, float]:
-    server = subprocess.Popen(
-        [*shlex.split(args.server_cmd), "serve", "--port", "0", "--log-level", "warning"],
-        cwd=args.cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, port = start_mock(args.server_cmd, args.cwd)
     try:
-        assert server.stdout is not None
-        for line in server.stdout:
-            found = re.search(r"listening on http://127.0.0.1:(\d+)", line)
-            if found:
-                port = int(found.group(1))
-                break
-        else:
-            raise RuntimeError("server exited before listening")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as client:
             invoice = client.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"]
             for hook_port in hook_ports or []:
@@ -202,8 +170,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--rate", type=float, default=50.0, help="activities per second while measuring [50]")
-    ap.add_argument("--server-cmd", default=f"{sys.executable} -m envoice_mock")
-    ap.add_argument("--cwd", default=str(ROOT))
+    add_server_args(ap)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--receivers", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shlex
 import socket
 import subprocess
@@ -39,6 +38,7 @@ import time
 from pathlib import Path
 
 import httpx
+from mockproc import add_server_args, read_response, rss_kib, start_mock
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
@@ -48,13 +48,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def load(port: int, paths: list[str], connections: int) -> float:
@@ -67,12 +60,7 @@ async def load(port: int, paths: list[str], connections: int) -> float:
         while queue:
             path = queue.pop()
             writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\n{head}Content-Length: 0\r\n\r\n".encode())
-            status = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            status = await read_response(reader)
             if b" 200 " not in status:
                 raise RuntimeError(f"{path}: {status!r}")
         writer.close()
@@ -97,8 +85,7 @@ def main() -> int:
     ap.add_argument("--activities", type=int, default=50_000)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--timeout", type=float, default=300.0, help="max seconds per step [300]")
-    ap.add_argument("--server-cmd", default=f"{sys.executable} -m envoice_mock")
-    ap.add_argument("--cwd", default=str(ROOT), help="directory to start the server in")
+    add_server_args(ap)
     ap.add_argument("--receiver", choices=["down", "hang"], default="down")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
@@ -109,37 +96,15 @@ def main() -> int:
         hung = socket.socket()
         hung.bind(("127.0.0.1", hook_port))
         hung.listen(1024)  # the kernel completes handshakes; nobody ever reads or answers
-    server = subprocess.Popen(
-        [
-            *shlex.split(args.server_cmd),
-            "serve",
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-            "--retry-schedule",
-            "0.1",
-            "--probe-interval",
-            "0.5s",
-            "--webhook",
-            f"http://127.0.0.1:{hook_port}/hook",
-        ],
-        cwd=args.cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    server, port = start_mock(
+        args.server_cmd,
+        args.cwd,
+        *("--retry-schedule", "0.1", "--probe-interval", "0.5s"),
+        *("--webhook", f"http://127.0.0.1:{hook_port}/hook"),
     )
     sink = None
     numbers: dict[str, float] = {}
     try:
-        assert server.stdout is not None
-        for line in server.stdout:
-            found = re.search(r"listening on http://127.0.0.1:(\d+)", line)
-            if found:
-                port = int(found.group(1))
-                break
-        else:
-            raise RuntimeError("server exited before listening")
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=args.timeout)
         ids = [i["Id"] for i in client.get("/api/invoice/all", params={"pageSize": 50}).json()["Result"]]
         paths = [f"/_mock/invoice/{ids[n % len(ids)]}/view" for n in range(args.activities)]
