@@ -20,19 +20,30 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HOST = "127.0.0.1"
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-REPO = Path(__file__).resolve().parent.parent
+from benchlib import (
+    AUTH,
+    HOST,
+    REPO,
+    ProtocolError,
+    fmt,
+    free_port,
+    http,
+    our_command,
+    parse_head,
+    percentile,
+    rss_mib,
+    stop,
+    tail,
+    wait_ready,
+)
+
 DEFAULT_SPEC = REPO.parent / "shared" / "reference" / "envoice-openapi.json"
 PRISM_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "envoice-mock-bench"
 TARGET_RPS_RATIO = 3.0  # from the issue: at least 3x Prism's requests/s
@@ -70,78 +81,6 @@ class Endpoint:
 
 # --------------------------------------------------------------------------------------------
 # Processes
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def http(method: str, url: str, body: dict | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=dict(AUTH))
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float, what: str, log: Path) -> None:
-    """Poll url until it answers 200, the process dies, or the deadline passes."""
-    deadline = time.monotonic() + deadline_s
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before it was ready:\n{tail(log)}")
-        try:
-            status, _ = http("GET", url, timeout=1.0)
-            if status == 200:
-                return
-            last = f"HTTP {status}"
-        except (OSError, urllib.error.URLError) as e:
-            last = str(e)
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not ready after {deadline_s:.0f}s ({last}):\n{tail(log)}")
-
-
-def tail(log: Path, n: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def our_command() -> list[str]:
-    exe = Path(sys.executable).parent / "envoice-mock"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("envoice-mock")
-    return [found] if found else [sys.executable, "-m", "envoice_mock"]
 
 
 def find_prism(install: bool) -> str | None:
@@ -268,25 +207,15 @@ def run_wrk(base: str, ep: Endpoint, duration: float, connections: int, threads:
 # Built-in asyncio generator: one raw keep-alive HTTP/1.1 stream per worker.
 
 
-class ProtocolError(Exception):
-    pass
-
-
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, int]:
     head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
+    start_line, headers = parse_head(head[:-4])
+    parts = start_line.split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-        raise ProtocolError(lines[0][:80])
+        raise ProtocolError(start_line[:80])
     status = int(parts[1])
-    length, chunked = None, False
-    for raw in lines[1:]:
-        name, _, value = raw.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value.strip())
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
+    length = int(headers[b"content-length"]) if b"content-length" in headers else None
+    chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
     size = len(head)
     if chunked:
         while True:
@@ -354,13 +283,6 @@ async def _run_async(port, ep, duration, connections, tag):
     return lat, counts, time.perf_counter() - start
 
 
-def percentile(sorted_vals: list[float], p: float) -> float:
-    if not sorted_vals:
-        return float("nan")
-    k = min(len(sorted_vals) - 1, max(0, round(p / 100 * len(sorted_vals) + 0.5) - 1))
-    return sorted_vals[k]
-
-
 def run_python(port: int, ep: Endpoint, duration: float, connections: int, tag: str) -> Result:
     try:
         import uvloop  # the client's own overhead matters on two cores
@@ -376,8 +298,8 @@ def run_python(port: int, ep: Endpoint, duration: float, connections: int, tag: 
         requests=len(lat),
         duration_s=round(secs, 3),
         rps=len(lat) / secs,
-        p50_ms=percentile(lat, 50) * 1000 if lat else None,
-        p99_ms=percentile(lat, 99) * 1000 if lat else None,
+        p50_ms=(percentile(lat, 50) or 0) * 1000 if lat else None,
+        p99_ms=(percentile(lat, 99) or 0) * 1000 if lat else None,
         mean_ms=sum(lat) / len(lat) * 1000 if lat else None,
         max_ms=lat[-1] * 1000 if lat else None,
         non_2xx=counts["non_2xx"],
@@ -420,10 +342,6 @@ def endpoints(base: str) -> list[Endpoint]:
 def check(base: str, ep: Endpoint) -> tuple[int, int]:
     status, raw = http(ep.method, base + ep.path, ep.body, timeout=10)
     return status, len(raw)
-
-
-def fmt(v: float | None, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
 
 
 def table(results: dict[str, dict[str, Result]], names: list[str]) -> str:

@@ -34,10 +34,8 @@ import time
 from pathlib import Path
 
 import httpx
-from mockproc import add_server_args, read_response, rss_kib, start_mock
+from benchlib import AUTH, add_server_args, read_response, rss_kib, start_mock
 
-ROOT = Path(__file__).resolve().parent.parent
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
 MODES = ["hang"] * 3 + ["slow"] * 2 + ["reset"] * 2 + ["huge"] * 3
 
 

@@ -38,16 +38,7 @@ import time
 from pathlib import Path
 
 import httpx
-from mockproc import add_server_args, read_response, rss_kib, start_mock
-
-ROOT = Path(__file__).resolve().parent.parent
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import AUTH, add_server_args, free_port, read_response, rss_kib, start_mock
 
 
 async def load(port: int, paths: list[str], connections: int) -> float:
@@ -68,6 +59,12 @@ async def load(port: int, paths: list[str], connections: int) -> float:
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(connections)))
     return time.monotonic() - started
+
+
+def view_paths(client: httpx.Client, n: int) -> list[str]:
+    """n client-event paths over the account's seeded invoices (ids change with a reset)."""
+    ids = [i["Id"] for i in client.get("/api/invoice/all", params={"pageSize": 50}).json()["Result"]]
+    return [f"/_mock/invoice/{ids[k % len(ids)]}/view" for k in range(n)]
 
 
 def wait_drained(client: httpx.Client, timeout: float) -> float:
@@ -106,8 +103,7 @@ def main() -> int:
     numbers: dict[str, float] = {}
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=args.timeout)
-        ids = [i["Id"] for i in client.get("/api/invoice/all", params={"pageSize": 50}).json()["Result"]]
-        paths = [f"/_mock/invoice/{ids[n % len(ids)]}/view" for n in range(args.activities)]
+        paths = view_paths(client, args.activities)
         asyncio.run(load(port, paths[:500], args.connections))
         numbers["baseline_kib"] = rss_kib(server.pid)
         took = asyncio.run(load(port, paths, args.connections))
@@ -119,7 +115,7 @@ def main() -> int:
         if hung is not None:
             client.post("/_mock/reset").raise_for_status()
             numbers["after_reset_kib"] = rss_kib(server.pid)
-            asyncio.run(load(port, paths, args.connections))
+            asyncio.run(load(port, view_paths(client, args.activities), args.connections))
             numbers["after_second_round_kib"] = rss_kib(server.pid)
             client.close()
             return 0
@@ -138,7 +134,7 @@ def main() -> int:
             numbers["after_drain_kib"] = rss_kib(server.pid)
             client.post("/_mock/reset").raise_for_status()
             numbers["after_reset_kib"] = rss_kib(server.pid)
-            asyncio.run(load(port, paths, args.connections))
+            asyncio.run(load(port, view_paths(client, args.activities), args.connections))
             wait_drained(client, args.timeout)
             numbers["after_second_round_kib"] = rss_kib(server.pid)
         client.close()

@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import gc
 import json
-import math
 import os
 import platform
 import subprocess
@@ -48,7 +47,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from benchlib import HOST, fmt, parse_head, percentile
+
 TARGET_DPS = 1000.0
 TARGET_P99_MS = 50.0
 SAMPLE_EVERY = 97  # the receiver keeps every 97th body for signature checks
@@ -86,23 +86,15 @@ def run_receiver() -> None:
                 end = buf.find(b"\r\n\r\n")
                 if end < 0:
                     break
-                head = buf[:end]
-                length = 0
-                msg_id = ""
-                lines = head.split(b"\r\n")
-                for line in lines[1:]:
-                    name, _, value = line.partition(b":")
-                    lname = name.lower()
-                    if lname == b"content-length":
-                        length = int(value)
-                    elif lname == b"webhook-id":
-                        msg_id = value.strip().decode()
+                start_line, headers = parse_head(buf[:end])
+                length = int(headers.get(b"content-length", b"0"))
+                msg_id = headers.get(b"webhook-id", b"").decode()
                 total = end + 4 + length
                 if len(buf) < total:
                     break
                 counter[0] += 1
                 body = buf[end + 4 : total] if counter[0] % SAMPLE_EVERY == 0 else None
-                path = lines[0].split(b" ", 2)[1].decode()
+                path = start_line.split(b" ", 2)[1].decode()
                 records.append((now_ns(), path, msg_id, body))
                 buf = buf[total:]
                 out.append(response)
@@ -238,13 +230,6 @@ class Result:
         elif not kept_up:
             parts.append("fell behind")
         return ", ".join(parts)
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    k = min(len(sorted_values) - 1, max(0, math.ceil(q / 100 * len(sorted_values)) - 1))  # nearest rank
-    return sorted_values[k]
 
 
 async def measure(
@@ -403,7 +388,7 @@ def print_table(results: list[Result]) -> None:
 
 
 def _fmt(v: float | None) -> str:
-    return f"{v:>8.2f}" if v is not None else f"{'-':>8}"
+    return f"{fmt(v, '.2f'):>8}"
 
 
 def main() -> int:

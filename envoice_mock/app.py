@@ -15,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .account_factory import AccountFactory, SeedOffLoop
 from .config import Settings
 from .control import control_routes
 from .faults import ApiFault
+from .hardening import NoSniff
 from .routing import api_routes, fault_response
 from .runtime import Runtime, build_runtime
 
@@ -64,15 +66,19 @@ async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     trace = "".join(traceback.format_exception(exc))
     request.app.state.runtime.errors.append(f"{request.method} {request.url.path}: {trace}")
-    return fault_response(
+    response = fault_response(
         request, ApiFault(500, "InternalError", f"The mock failed: {type(exc).__name__}: {exc}")
     )
+    response.headers["Connection"] = "close"  # the connection's state is unknown: start afresh
+    return response
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     """Build the ASGI app around a runtime (built from `settings` when not given)."""
     if runtime is None:
         runtime = build_runtime(settings or Settings())
+
+    factory = AccountFactory(runtime.store)
 
     async def tick() -> None:
         # Due dates pass while nobody calls the API, too: sweep once a (real) second.
@@ -92,6 +98,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             await runtime.webhooks.stop()
+            factory.close()
+            runtime.close()
 
     app = Starlette(
         routes=[*api_routes(runtime.spec.operations), *control_routes()],
@@ -100,6 +108,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     app.add_middleware(NormalizePath)
+    app.add_middleware(NoSniff)
+    app.add_middleware(SeedOffLoop, factory=factory)
     return app
 
 

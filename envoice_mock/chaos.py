@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import SettingsError, parse_duration
 from .fakedata import SeededSource
+from .limits import MAX_CHAOS_COUNT, MAX_CHAOS_RULES, MAX_DUPLICATE_COPIES
 from .webhooks import Job, Plan, Webhook, chronological
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ DIRECTIVES = ("fail", "reorder", "duplicate", "delay", "corrupt_signature", "rep
 
 class ChaosError(ValueError):
     """A chaos directive is malformed; the message says which part and why."""
+
+
+class ChaosLimit(ChaosError):
+    """Too many chaos rules are active (answered 429)."""
 
 
 @dataclass
@@ -55,12 +60,21 @@ class Rule:
             self.remaining -= 1
 
 
-def _int(spec: dict[str, Any], key: str, default: int | None, where: str, minimum: int = 0) -> int | None:
+def _int(
+    spec: dict[str, Any],
+    key: str,
+    default: int | None,
+    where: str,
+    minimum: int = 0,
+    maximum: int = MAX_CHAOS_COUNT,
+) -> int | None:
     value = spec.get(key, default)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ChaosError(f"{where}.{key} must be a whole number >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise ChaosError(f"{where}.{key} may be at most {maximum} (limit), got {value!r}")
     return value
 
 
@@ -134,12 +148,23 @@ class ChaosEngine:
             picked = sorted(activities, key=chronological)
             if last:
                 picked = picked[-last:]
+            if len(picked) * len(hooks) > MAX_CHAOS_COUNT:
+                raise ChaosError(
+                    f"{where} would send {len(picked) * len(hooks)} deliveries; at most {MAX_CHAOS_COUNT} "
+                    f"(limit): choose fewer with {where}.last"
+                )
             if order == "shuffled":
                 self.source.rng.shuffle(picked)
             elif order == "reverse":
                 picked.reverse()
             sent = sum(self.engine.replay(h, picked, ("replay", f"replay:{order}")) for h in hooks)
             return {"Replayed": sent}
+        active = [r for r in self.rules if r.account == account and (r.live(now) or r.buffer)]
+        if len(active) >= MAX_CHAOS_RULES:
+            raise ChaosLimit(
+                f"at most {MAX_CHAOS_RULES} chaos rules may be active per account (limit); "
+                "DELETE /_mock/chaos clears them"
+            )
         rule = Rule(kind=name, account=account)
         if name == "fail":
             rule.remaining = _int(o, "attempts", None if "for" in o else 1, where, 1)
@@ -166,7 +191,7 @@ class ChaosEngine:
             rule.remaining = rule.window
         elif name == "duplicate":
             rule.remaining = _int(o, "count", 1, where, 1)
-            rule.copies = _int(o, "copies", 1, where, 1) or 1
+            rule.copies = _int(o, "copies", 1, where, 1, MAX_DUPLICATE_COPIES) or 1
         elif name == "delay":
             if "range" in o:
                 rng = o["range"]

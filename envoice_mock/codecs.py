@@ -10,6 +10,8 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from .faults import ApiFault
+from .inputs import ascii_int, check_text, loads
+from .xmlnodes import XmlElement, XmlText
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPES = ("application/x-www-form-urlencoded",)
@@ -18,7 +20,21 @@ MAX_XML_DEPTH = 64
 
 
 def decode_body(raw: bytes, content_type: str) -> Any:
-    """Decode a request body by its media type; ApiFault(400/415) when it cannot be read."""
+    """Decode a request body by its media type; ApiFault(400/415) when it cannot be read or
+    carries text that cannot be stored (400 naming the field)."""
+    data = _decode(raw, content_type)
+    check_text(data)
+    return data
+
+
+def _int_body(text: str) -> int | None:
+    try:
+        return ascii_int(text)
+    except ValueError as exc:
+        raise ApiFault(400, "InvalidValue", f"The request body {exc}.", field="body") from None
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
     media = content_type.split(";")[0].strip().lower()
     if not raw.strip():
         return None
@@ -28,7 +44,7 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         raise ApiFault(400, "MalformedBody", "The request body is not valid UTF-8.") from None
     if media in JSON_TYPES or media == "" or media.endswith("+json"):
         try:
-            return json.loads(text)
+            return loads(text)
         except RecursionError:
             raise ApiFault(400, "MalformedJson", "The request body is nested too deeply.") from None
         except json.JSONDecodeError as exc:
@@ -41,8 +57,8 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         return decode_form(text)
     if media in XML_TYPES:
         return decode_xml(text)
-    if media == "text/plain" and text.strip().lstrip("-").isdigit():
-        return int(text.strip())
+    if media == "text/plain" and (number := _int_body(text)) is not None:
+        return number
     raise ApiFault(
         415,
         "UnsupportedMediaType",
@@ -54,8 +70,8 @@ def decode_body(raw: bytes, content_type: str) -> Any:
 def decode_form(text: str) -> Any:
     """`a=1&Items[0].Cost=5&Items[0][Quantity]=2` into nested dicts and lists."""
     pairs = parse_qsl(text, keep_blank_values=True)
-    if len(pairs) == 1 and pairs[0][0] == "" and pairs[0][1].strip().lstrip("-").isdigit():
-        return int(pairs[0][1])  # a bare integer body posted as a form: "=5"
+    if len(pairs) == 1 and pairs[0][0] == "" and (number := _int_body(pairs[0][1])) is not None:
+        return number  # a bare integer body posted as a form: "=5"
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = [p for p in re.split(r"[.\[\]]+", key) if p != ""]
@@ -74,7 +90,8 @@ def decode_form(text: str) -> Any:
 
 
 def decode_xml(text: str) -> Any:
-    """A .NET DataContract-style XML body into dicts; repeated children become lists."""
+    """A .NET DataContract-style XML body (namespaced or not) into XmlElement/XmlText values, which
+    request coercion reads as objects, lists (of any length, whatever the item tag) or scalars."""
     try:
         element = ElementTree.fromstring(text)
     except ElementTree.ParseError as exc:
@@ -92,18 +109,15 @@ def decode_xml(text: str) -> Any:
         if not children:
             if el.attrib.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true":
                 return None
-            return (el.text or "").strip()
-        tags = [strip(c.tag) for c in children]
-        if len(children) > 1 and len(set(tags)) == 1:
-            return [convert(c, depth + 1) for c in children]
-        out: dict[str, Any] = {}
-        for tag, child in zip(tags, children, strict=True):
-            out[tag] = convert(child, depth + 1)
-        return out
+            return XmlText((el.text or "").strip())
+        return XmlElement([(strip(child.tag), convert(child, depth + 1)) for child in children])
 
     result = convert(element)
-    if isinstance(result, str) and result.lstrip("-").isdigit():
-        return int(result)
+    if isinstance(result, str):
+        if (number := _int_body(result)) is not None:
+            return number  # a bare value body: <int>5</int>
+        if not result:
+            return XmlElement([])  # an empty root is an empty object: its fields are missing
     return result
 
 
@@ -129,18 +143,37 @@ def encode_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# Characters XML 1.0 cannot carry (C0 controls but tab/newline/CR, surrogates, U+FFFE/U+FFFF).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def xml_text(value: str) -> str:
+    """`value` escaped for XML text, characters XML cannot carry replaced by U+FFFD."""
+    return escape(_XML_ILLEGAL.sub("\ufffd", value))
+
+
+def _xml_tag(name: str) -> str:
+    if _XML_NAME.match(name) and not name.lower().startswith("xml"):
+        return name
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return cleaned if _XML_NAME.match(cleaned) and not cleaned.lower().startswith("xml") else f"_{cleaned}"
+
+
 def encode_xml(value: Any, root: str = "Response") -> bytes:
-    """A plain XML rendering of a JSON-ready value."""
+    """A plain XML rendering of a JSON-ready value; list items are `<Item>` elements, and the
+    answer is always well-formed XML (decode_xml reads it back)."""
 
     def node(tag: str, v: Any) -> str:
+        tag = _xml_tag(tag)
         if v is None:
             return f"<{tag} />"
         if isinstance(v, dict):
-            return f"<{tag}>" + "".join(node(k, x) for k, x in v.items()) + f"</{tag}>"
+            return f"<{tag}>" + "".join(node(str(k), x) for k, x in v.items()) + f"</{tag}>"
         if isinstance(v, list):
             return f"<{tag}>" + "".join(node("Item", x) for x in v) + f"</{tag}>"
         if isinstance(v, bool):
             return f"<{tag}>{str(v).lower()}</{tag}>"
-        return f"<{tag}>{escape(str(v))}</{tag}>"
+        return f"<{tag}>{xml_text(str(v))}</{tag}>"
 
-    return ('<?xml version="1.0" encoding="utf-8"?>' + node(root, value)).encode("utf-8")
+    return ('<?xml version="1.0" encoding="utf-8"?>' + node(root, value)).encode("utf-8", "replace")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
-DEFAULT_SCENARIOS = PROJECT_ROOT / "scenarios"
+from .bundled import bundled_dir
+
+# Shipped inside the package (a wheel) or mapped to the checkout (an editable install).
+DEFAULT_FIXTURES = bundled_dir("fixtures")
+DEFAULT_SCENARIOS = bundled_dir("scenarios")
 DEFAULT_KEY = "sandbox-key"
 DEFAULT_SECRET = "sandbox-secret"
 DEFAULT_SEED = 20240101
@@ -38,7 +41,9 @@ def parse_retry_schedule(text: str) -> tuple[float, ...]:
     try:
         delays = tuple(parse_duration(part) for part in text.split(",") if part.strip())
     except SettingsError as exc:
-        raise SettingsError(f"retry schedule {text!r}: {exc}") from None
+        raise SettingsError(
+            f"retry schedule {text!r}: {exc}; or name a preset: {', '.join(RETRY_PRESETS)}"
+        ) from None
     return delays
 
 
@@ -48,8 +53,8 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(text: str | float | int) -> float:
     """Parse `90`, `1.5s`, `250ms`, `10m`, `2h` or `3d` into seconds."""
-    if isinstance(text, bool):
-        raise SettingsError(f"not a duration: {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise SettingsError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 3d or a number of seconds)")
     if isinstance(text, int | float):
         value = float(text)
     else:
@@ -75,7 +80,33 @@ def parse_instant(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise SettingsError(f"not an ISO-8601 instant: {text!r}") from None
+    if value.year > 9000:  # leaves the virtual clock room to advance and run without overflowing
+        raise SettingsError(f"an instant after the year 9000 is not useful here: {text!r}")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def number(kind: Callable[[str], float], low: float, high: float, explain: str) -> Callable[[str], Any]:
+    """A parser of `kind` (int or float) between low and high; any other text gets `explain`."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SettingsError(f"{explain}, got {text!r}") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise SettingsError(f"{explain}, got {text!r}")
+        return value
+
+    return parse
+
+
+parse_port = number(int, 0, 65535, "a port is a number from 0 to 65535 (0 picks a free one)")
+parse_seed = number(int, -(2**63), 2**63 - 1, "a seed is a whole number")
+parse_concurrency = number(int, 1, 10_000, "delivery concurrency is a whole number from 1")
+parse_max_accounts = number(int, 1, 10**9, "max accounts is a whole number from 1")
+parse_speed = number(
+    float, 0, 1e9, "a clock speed is virtual seconds per real second, e.g. 1, 60 or 0 (frozen)"
+)
 
 
 def parse_account(text: str) -> tuple[str, str]:
@@ -95,7 +126,8 @@ class Settings:
     seed: int = DEFAULT_SEED
     accounts: tuple[tuple[str, str], ...] = ()
     any_key: bool = False
-    enum_style: str = "string"
+    # Enums as indexes by default: the vendor's examples and its WordPress plugin read integers.
+    enum_style: str = "int"
     fixtures: Path = DEFAULT_FIXTURES
     scenarios: Path = DEFAULT_SCENARIOS
     public_url: str = ""
@@ -109,7 +141,9 @@ class Settings:
     clock_start: datetime | None = None
     clock_speed: float = 1.0
     max_body_bytes: int = 1024 * 1024
+    max_accounts: int = 5000  # accounts --any-key may create in all (limits.DEFAULT_MAX_ACCOUNTS)
     log_level: str = "info"
+    log_format: str = "text"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,11 +161,22 @@ class Settings:
             raise SettingsError("delivery concurrency must be 1 or more")
         if self.clock_speed < 0:
             raise SettingsError("clock speed cannot be negative")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            raise SettingsError(
+                f"log level must be one of critical, error, warning, info, debug; got {self.log_level!r}"
+            )
+        if self.public_url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", self.public_url):
+            raise SettingsError(f"a public URL is http(s)://host[:port][/path], got {self.public_url!r}")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"log format must be 'text' or 'json', got {self.log_format!r}")
+        if self.max_accounts < 1:
+            raise SettingsError(f"max accounts must be 1 or more, got {self.max_accounts}")
 
     @property
     def base_url(self) -> str:
         """The URL that share links and webhook Links point at."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
     @property
     def all_accounts(self) -> tuple[tuple[str, str], ...]:
@@ -147,11 +192,11 @@ class Settings:
 # How each field is read from an environment variable ENVOICE_MOCK_<NAME>.
 _ENV_PARSERS: dict[str, Any] = {
     "host": str,
-    "port": int,
-    "seed": int,
+    "port": parse_port,
+    "seed": parse_seed,
     "accounts": lambda v: tuple(parse_account(a) for a in v.split(",") if a.strip()),
     "any_key": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
-    "enum_style": str,
+    "enum_style": lambda v: v.strip().lower(),
     "fixtures": Path,
     "scenarios": Path,
     "public_url": str,
@@ -159,14 +204,23 @@ _ENV_PARSERS: dict[str, Any] = {
     "retry_schedule": parse_retry_schedule,
     "probe_interval": parse_duration,
     "delivery_timeout": parse_duration,
-    "delivery_concurrency": int,
+    "delivery_concurrency": parse_concurrency,
     "request_timeout": parse_duration,
     "state_file": Path,
     "clock_start": parse_instant,
-    "clock_speed": float,
+    "clock_speed": parse_speed,
     "max_body_bytes": int,
-    "log_level": str,
+    "max_accounts": parse_max_accounts,
+    "log_level": str.lower,
+    "log_format": str.lower,
 }
+
+
+def data_dirs_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """The fixtures and scenario folders named by ENVOICE_MOCK_FIXTURES / ENVOICE_MOCK_SCENARIOS, if set."""
+    environ = os.environ if environ is None else environ
+    names = {"fixtures": "ENVOICE_MOCK_FIXTURES", "scenarios": "ENVOICE_MOCK_SCENARIOS"}
+    return {field: Path(environ[var]) for field, var in names.items() if environ.get(var)}
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -8,19 +8,46 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import re
 from typing import Any
+from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
-from .pages import render_html, render_pdf
+from .hardening import SHARE_PAGE_POLICY
+from .inputs import MAX_INT_DIGITS
+from .limits import check_clock_advance
+from .pages import render_html
 from .paging import cursor, limit_of, link_next
+from .pdfdoc import render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
+from .sheet import GATEWAY_NAMES, build_sheet
+from .store import StoreError
+
+
+class IdConvertor(Convertor[int]):
+    """A path segment that is an id: ASCII digits, at most MAX_INT_DIGITS of them (else no match)."""
+
+    regex = f"[0-9]{{1,{MAX_INT_DIGITS}}}"
+
+    def convert(self, value: str) -> int:
+        """The id."""
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        """The segment."""
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -109,6 +136,7 @@ async def clock_advance(request: Request) -> Response:
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="seconds") from None
     runtime = runtime_of(request)
+    check_clock_advance(runtime.clock.seconds(account.key), seconds, runtime.clock.origin.year)
     await runtime.advance(seconds, account.key)
     return respond(request, runtime.clock.describe(account.key))
 
@@ -148,34 +176,98 @@ def _amount(body: dict[str, Any]) -> float | None:
     raw = body.get("amount")
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ApiFault(400, "InvalidValue", "must be a number", field="amount")
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ApiFault(400, "InvalidValue", "must be a finite number", field="amount")
     return float(raw)
 
 
 async def shared_page(request: Request) -> Response:
     """The page behind a share link (records a Viewed activity, as a client opening it would)."""
-    return _shared(request, pdf=False)
+    return await _shared(request, pdf=False)
 
 
 async def shared_pdf(request: Request) -> Response:
     """The PDF behind an invoice/pdf link."""
-    return _shared(request, pdf=True)
+    return await _shared(request, pdf=True)
 
 
-def _shared(request: Request, pdf: bool) -> Response:
+async def _shared(request: Request, pdf: bool) -> Response:
     runtime = runtime_of(request)
-    found = runtime.store.resolve_share(request.query_params.get("token", ""))
-    if not found:
-        raise ApiFault(404, "NotFound", "This link is not valid (the document may have been deleted).")
-    account, kind, row = found
+    token = request.query_params.get("token", "")
+    opaque = request.query_params.get("id", "")
+    account, kind, row = _shared_document(request, token, request.path_params["kind"], opaque)
     view = runtime.store.view(account, kind, row)
-    currency = view.get("Currency")
+    sheet = build_sheet(runtime.store, account, kind, view)
     if pdf:
-        return Response(render_pdf(kind, view, currency), media_type="application/pdf")
+        # Drawing a PDF takes a tenth of a second: off the event loop, so the API and deliveries go on.
+        body = await run_in_threadpool(render_pdf, sheet, view.get("CreatedOn"))
+        return Response(body, media_type="application/pdf")
     if kind in ("invoice", "estimation") and request.query_params.get("preview") != "1":
         runtime.store.record_event(account, kind, row["Id"], "viewed")
-    return HTMLResponse(render_html(kind, view, currency))
+    paid = request.query_params.get("paid")
+    notice = None
+    if paid is not None:
+        how = GATEWAY_NAMES.get(paid, "a recorded payment") if paid else "a recorded payment"
+        notice = f"Payment received through {how}. Thank you!"
+    return _share_page(request, sheet, token, notice)
+
+
+def _shared_document(
+    request: Request, token: str, path_kind: str, opaque: str
+) -> tuple[Any, str, dict[str, Any]]:
+    """The account, kind and row behind a share link (token, path kind and id checked), or a 404 fault."""
+    found = runtime_of(request).store.resolve_share(token, path_kind, opaque)
+    if not found:
+        raise ApiFault(404, "NotFound", "This link is not valid (the document may have been deleted).")
+    return found
+
+
+def _share_page(
+    request: Request,
+    sheet: Any,
+    token: str,
+    notice: str | None = None,
+    error: bool = False,
+    status: int = 200,
+) -> HTMLResponse:
+    opaque = request.query_params.get("id", "")
+    query = urlencode({"token": token, "id": opaque})
+    page = render_html(
+        sheet,
+        token=token,
+        opaque=opaque,
+        pdf_url=f"/{sheet.kind}/pdf?{query}",
+        pay_url="/invoice/shared/pay" if sheet.kind == "invoice" else None,
+        notice=notice,
+        error=error,
+    )
+    return HTMLResponse(page, status_code=status, headers={"Content-Security-Policy": SHARE_PAGE_POLICY})
+
+
+async def shared_pay(request: Request) -> Response:
+    """The share page's pay button: the same payment as POST /_mock/invoice/{id}/pay (activities
+    and webhooks included), then back to the page. Paying twice shows a message, never an error page."""
+    runtime = runtime_of(request)
+    raw = await read_body(request, 16 * 1024)
+    form = decode_body(raw, request.headers.get("content-type", "application/x-www-form-urlencoded")) or {}
+    if not isinstance(form, dict):
+        raise ApiFault(400, "InvalidBody", "The pay form must carry token, id and gateway.", field="body")
+    token = str(form.get("token") or "")
+    opaque = str(form.get("id") or "")
+    account, kind, row = _shared_document(request, token, "invoice", opaque)
+    gateway = str(form.get("gateway") or "") or None
+    back = urlencode({"token": token, "id": opaque, "preview": "1", "paid": gateway or ""})
+    try:
+        runtime.store.pay(account, row["Id"], gateway=gateway)
+    except StoreError as exc:
+        view = runtime.store.view(account, kind, row)
+        sheet = build_sheet(runtime.store, account, kind, view)
+        request.scope["query_string"] = urlencode({"token": token, "id": opaque}).encode()
+        status = 409 if exc.code == "InvalidState" else 400
+        return _share_page(
+            request, sheet, token, f"No payment was taken: {exc.message}", error=True, status=status
+        )
+    return RedirectResponse(f"/invoice/shared?{back}", status_code=303)
 
 
 async def webhooks_list(request: Request) -> Response:
@@ -245,9 +337,10 @@ async def idle(request: Request) -> Response:
     runtime = runtime_of(request)
     body = await json_body(request)
     try:
-        limit = parse_duration(body.get("max", 86400))
+        limit = parse_duration(86400 if body.get("max") is None else body["max"])
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="max") from None
+    check_clock_advance(runtime.clock.seconds(account.key), limit, runtime.clock.origin.year)
     runtime.chaos.flush(account.key)
     before = runtime.clock.seconds(account.key)
     await runtime.webhooks.run_until_idle(
@@ -265,7 +358,7 @@ async def idle(request: Request) -> Response:
 
 async def chaos_apply(request: Request) -> Response:
     """Install a chaos directive for this account's deliveries (or run replay / clear)."""
-    from .chaos import ChaosError
+    from .chaos import ChaosError, ChaosLimit
 
     account = authenticate(request)
     runtime = runtime_of(request)
@@ -275,6 +368,8 @@ async def chaos_apply(request: Request) -> Response:
     activities = [a for a in account.activities if a["Id"] > since]
     try:
         result = runtime.chaos.apply(body, hooks, activities, account=account.key)
+    except ChaosLimit as exc:
+        raise ApiFault(429, "ChaosLimit", str(exc), field="chaos") from None
     except ChaosError as exc:
         raise ApiFault(400, "InvalidChaos", str(exc), field="chaos") from None
     return respond(request, result)
@@ -308,7 +403,7 @@ async def scenario_run(request: Request) -> Response:
     """Start a built-in scenario in the background (its own embedded mock) against a target."""
     from .embedded import start_background_run
 
-    authenticate(request)
+    account = authenticate(request)
     runtime = runtime_of(request)
     body = await json_body(request)
     target = body.get("target") or body.get("Target")
@@ -323,7 +418,7 @@ async def scenario_run(request: Request) -> Response:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):  # names only: never a path on the server
         raise ApiFault(404, "NotFound", f"There is no scenario {name!r}.")
     try:
-        run_id = start_background_run(runtime, name, target, seed)
+        run_id = start_background_run(runtime, name, target, seed, account)
     except ScenarioError as exc:
         status = 404 if str(exc).startswith("no scenario") else 400
         raise ApiFault(status, "NotFound" if status == 404 else "InvalidScenario", str(exc)) from None
@@ -331,11 +426,12 @@ async def scenario_run(request: Request) -> Response:
 
 
 async def scenario_run_status(request: Request) -> Response:
-    """A background scenario run: running, or its report."""
-    authenticate(request)
-    runs = runtime_of(request).extras.get("scenario_runs", {})
-    run = runs.get(request.path_params["id"])
-    if run is None:
+    """A background scenario run of this account: running, or its report."""
+    account = authenticate(request)
+    runtime = runtime_of(request)
+    run_id = request.path_params["id"]
+    run = runtime.extras.get("scenario_runs", {}).get(run_id)
+    if run is None or runtime.extras.get("scenario_run_owners", {}).get(run_id) != account.key:
         raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")
     return respond(request, run)
 
@@ -359,7 +455,8 @@ def control_routes() -> list[Route]:
         Route("/_mock/scenarios", guarded(scenarios_list), methods=["GET"]),
         Route("/_mock/scenarios/runs/{id}", guarded(scenario_run_status), methods=["GET"]),
         Route("/_mock/scenarios/{name}/run", guarded(scenario_run), methods=["POST"]),
-        Route("/_mock/{kind}/{id:int}/{event}", guarded(client_event), methods=["POST"]),
+        Route("/_mock/{kind}/{id:id}/{event}", guarded(client_event), methods=["POST"]),
+        Route("/invoice/shared/pay", guarded(shared_pay), methods=["POST"]),
         Route("/{kind:str}/shared", guarded(shared_page), methods=["GET"]),
         Route("/{kind:str}/pdf", guarded(shared_pdf), methods=["GET"]),
     ]

@@ -8,18 +8,20 @@ reproducible to the byte: same seed, same delivered bodies, signatures and times
 from __future__ import annotations
 
 import asyncio
-import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .app import create_app
 from .config import DEFAULT_KEY, DEFAULT_SECRET, Settings
+from .ids import derived_token
 from .runtime import Runtime, build_runtime
 from .scenarios import Printer, Report, Scenario, ScenarioRunner, find_scenario, load_scenario
 
+if TYPE_CHECKING:
+    from .store import Account
+
 AUTH = {"x-auth-key": DEFAULT_KEY, "x-auth-secret": DEFAULT_SECRET}
-_run_ids = itertools.count(1)
 
 
 def scenario_settings(scenario: Scenario, seed: int, speed: float, base: Settings | None = None) -> Settings:
@@ -49,11 +51,12 @@ async def run_embedded(
     speed: float = 0.0,
     printer: Printer | None = None,
     base: Settings | None = None,
+    verbose: bool = False,
 ) -> Report:
     """Run a scenario on a fresh in-process mock; returns the report."""
     seed = scenario.seed if seed is None else seed
     runtime = build_runtime(scenario_settings(scenario, seed, speed, base))
-    return await run_on_runtime(runtime, scenario, target, seed, speed, printer)
+    return await run_on_runtime(runtime, scenario, target, seed, speed, printer, verbose)
 
 
 async def run_on_runtime(
@@ -63,6 +66,7 @@ async def run_on_runtime(
     seed: int,
     speed: float = 0.0,
     printer: Printer | None = None,
+    verbose: bool = False,
 ) -> Report:
     """Drive a scenario through the ASGI app of an existing runtime."""
     app = create_app(runtime=runtime)
@@ -72,7 +76,9 @@ async def run_on_runtime(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://envoice-mock", headers=AUTH
         ) as client:
-            runner = ScenarioRunner(scenario, client, target, seed, printer, realtime=speed > 0)
+            runner = ScenarioRunner(
+                scenario, client, target, seed, printer, realtime=speed > 0, verbose=verbose
+            )
             return await runner.run()
     finally:
         await runtime.webhooks.stop()
@@ -86,11 +92,12 @@ async def run_remote(
     printer: Printer | None = None,
     auth: dict[str, str] | None = None,
     realtime: bool = False,
+    verbose: bool = False,
 ) -> Report:
     """Drive a scenario on a running mock over the network (its clock, its data)."""
     seed = scenario.seed if seed is None else seed
     async with httpx.AsyncClient(base_url=server.rstrip("/"), headers=auth or AUTH, timeout=120) as client:
-        runner = ScenarioRunner(scenario, client, target, seed, printer, realtime=realtime)
+        runner = ScenarioRunner(scenario, client, target, seed, printer, realtime=realtime, verbose=verbose)
         try:
             return await runner.run()
         finally:
@@ -98,11 +105,23 @@ async def run_remote(
                 await client.delete(f"/_mock/webhooks/{runner._hook_id}")
 
 
-def start_background_run(runtime: Runtime, name: str, target: str, seed: int | None) -> str:
-    """Start a built-in scenario as a task of the serving process; its report lands in runtime.extras."""
+def start_background_run(
+    runtime: Runtime, name: str, target: str, seed: int | None, account: Account | None = None
+) -> str:
+    """Start a built-in scenario as a task of the serving process; its report lands in runtime.extras.
+
+    The run belongs to `account` (default: the sandbox account): its id is keyed by the account's
+    secret and counted in its saved counters, so it is neither guessable nor ever reused.
+    """
     path = find_scenario(name, runtime.settings.scenarios)
     scenario = load_scenario(path, runtime.spec)
-    run_id = f"run_{next(_run_ids)}"
+    account = account or runtime.store.accounts[DEFAULT_KEY]
+    counter = account.next_id("scenario_run")
+    if runtime.store.journal:
+        runtime.store.journal.save_account(account)
+    token = derived_token(runtime.settings.seed, account.key, "run", counter, nbytes=12, key=account.secret)
+    run_id = f"run_{token}"
+    runtime.extras.setdefault("scenario_run_owners", {})[run_id] = account.key
     runs: dict[str, Any] = runtime.extras.setdefault("scenario_runs", {})
     runs[run_id] = {"RunId": run_id, "Scenario": scenario.name, "Status": "running", "Target": target}
     lines: list[str] = []

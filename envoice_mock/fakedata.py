@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import uuid
 from functools import lru_cache
 
@@ -18,6 +19,9 @@ def derive_seed(seed: int, *namespace: object) -> int:
     """A stable 63-bit seed for (seed, namespace...)."""
     text = ":".join(str(part) for part in (seed, *namespace))
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+FAKER_LOCK = threading.RLock()  # held while a seeding draws from the shared Faker
 
 
 @lru_cache(maxsize=1)

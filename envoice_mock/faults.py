@@ -36,18 +36,29 @@ class ApiFault(Exception):
         self.errors = errors or [(code, message, field)]
 
 
+def phrase(message: str, field: str | None) -> tuple[str, str]:
+    """(FaultMessage, UserVisibleMessage) for an error about `field`.
+
+    The fault message names the field first: `Id: there is no invoice 123.` for a sentence
+    (written capitalised), `Items: must be a list` for a predicate (written lower-case). The
+    visible message reads on its own: `There is no invoice 123.`, `Items must be a list`.
+    """
+    if not field or message.lower().startswith(field.lower()):
+        return message, message
+    if message[:1].islower():
+        return f"{field}: {message}", f"{field} {message}"
+    lowered = message[0].lower() + message[1:] if message[1:2].islower() else message
+    return f"{field}: {lowered}", message
+
+
 def error_info(code: str, message: str, status: int, field: str | None = None) -> dict[str, Any]:
     """One IErrorInfo item."""
-    visible = (
-        (f"{field} {message}" if field and not message.startswith(field) else message)
-        if status != 500
-        else "Something went wrong on our side."
-    )
+    fault_message, visible = phrase(message, field)
     return {
         "Code": code,
-        "FaultMessage": f"{field}: {message}" if field and not message.startswith(field) else message,
+        "FaultMessage": fault_message,
         "Group": GROUPS.get(status, "Request"),
-        "UserVisibleMessage": visible,
+        "UserVisibleMessage": visible if status != 500 else "Something went wrong on our side.",
     }
 
 

@@ -16,6 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import SettingsError
+from .statelock import StateLock
+
 if TYPE_CHECKING:
     from .store import Account, Store
     from .webhooks import Webhook, WebhookEngine
@@ -29,7 +32,9 @@ CREATE TABLE IF NOT EXISTS activities (account TEXT, id INTEGER, body TEXT NOT N
 CREATE TABLE IF NOT EXISTS webhooks (account TEXT, id TEXT, body TEXT NOT NULL, PRIMARY KEY (account, id));
 CREATE TABLE IF NOT EXISTS delivered (account TEXT, webhook TEXT, activity INTEGER,
                                       PRIMARY KEY (account, webhook, activity));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+SQLITE_MAGIC = b"SQLite format 3\x00"
 DOC_FIELDS = (("estimation", "EstimationId"), ("order", "OrderId"), ("invoice", "InvoiceId"))
 
 
@@ -42,11 +47,44 @@ class SqliteJournal:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.lock = StateLock(self.path)  # first: a second server must not even read the file
+        try:
+            self.db = self._open()
+        except BaseException:
+            self.lock.release()
+            raise
         self._depth = 0
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the file is a whole SQLite database, then (only then) write to it."""
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                if f.read(16) != SQLITE_MAGIC:
+                    raise SettingsError(f"state file {self.path} is not a SQLite database (left untouched)")
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(problems[0] if problems else "no answer to a check")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            self.db = db
+            self.boot = self._count_boot()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise SettingsError(
+                f"state file {self.path} is damaged or not an envoice-mock state file ({exc}); "
+                "left untouched: move it away or pass another --state-file"
+            ) from None
+        return db
+
+    def _count_boot(self) -> int:
+        """How many times this file was opened, this time included (1 for a new file)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='boots'").fetchone()
+        boot = int(row[0]) + 1 if row else 1
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('boots', ?)", (str(boot),))
+        return boot
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -122,7 +160,16 @@ class SqliteJournal:
 
     # --- restart ------------------------------------------------------------------------
     def restore(self, store: Store, webhooks: WebhookEngine) -> bool:
-        """Rebuild the store and the webhooks from the file; False when the file is new."""
+        """Rebuild the store and the webhooks from the file; False when the file is new.
+        A file whose rows cannot be read is a SettingsError (one line; the file is left as is)."""
+        try:
+            return self._restore(store, webhooks)
+        except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+            raise SettingsError(
+                f"state file {self.path} cannot be restored ({type(exc).__name__}: {exc}); left untouched"
+            ) from None
+
+    def _restore(self, store: Store, webhooks: WebhookEngine) -> bool:
         from .store import Account
         from .webhooks import Webhook
 
@@ -136,10 +183,11 @@ class SqliteJournal:
                 secret=secret,
                 user_id=meta["user_id"],
                 id_base=meta["id_base"],
+                blocks=meta.get("blocks", []),
                 sequences=meta["sequences"],
                 sweep_floor=meta["sweep_floor"],
             )
-            store.accounts[key] = account
+            store.accounts[key] = store.own(account)
             for kind, body in self.db.execute(
                 "SELECT kind, body FROM objects WHERE account=? ORDER BY id", (key,)
             ):
@@ -169,5 +217,6 @@ class SqliteJournal:
         return True
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file and let another server have it (idempotent)."""
         self.db.close()
+        self.lock.release()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from .app import create_app
-from .config import Settings
+from .config import Settings, data_dirs_from_env
 from .runtime import Runtime, build_runtime
 from .sink import ServerThread, Sink
 
@@ -54,8 +54,16 @@ class MockAccount:
 
 @pytest.fixture(scope="session")
 def envoice_server() -> Iterator[MockServer]:
-    """Start one mock (any key gets a fresh account) for the whole session."""
-    settings = Settings(any_key=True, retry_schedule=(0.2, 0.4), probe_interval=1.0, log_level="warning")
+    """Start one mock (any key gets a fresh account) for the whole session.
+
+    ENVOICE_MOCK_FIXTURES and ENVOICE_MOCK_SCENARIOS point it at a project's own folders.
+    """
+    settings = Settings(
+        any_key=True,
+        retry_schedule=(0.2, 0.4),
+        probe_interval=1.0,
+        log_level="warning",
+    ).with_(**data_dirs_from_env())  # a project's own fixtures: ENVOICE_MOCK_FIXTURES
     runtime = build_runtime(settings)
     server = ServerThread(create_app(runtime=runtime))
     runtime.settings = runtime.settings.with_(port=server.port)

@@ -96,8 +96,8 @@ def _first(query: dict[str, str], param: Param) -> str | None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, or a 413 fault once it grows past `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and (len(declared) > 20 or int(declared) > limit):
         raise ApiFault(413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
     chunks = []
     size = 0

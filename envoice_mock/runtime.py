@@ -7,13 +7,16 @@ from typing import Any
 
 from .chaos import ChaosEngine
 from .clock import Clock
-from .config import Settings, SettingsError
+from .config import Settings
 from .faults import ApiFault
+from .provisioning import provision
 from .retention import Retention
 from .schema import Coercer, Renderer
 from .spec import Spec, load_spec
 from .store import Store
 from .webhooks import WebhookEngine
+
+ENUM_STYLES = ("int", "string")
 
 
 class ResponseCache:
@@ -56,8 +59,19 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def renderer_for(self, style: str | None = None) -> Renderer:
-        """The renderer for an enum style (the configured one unless a request asks otherwise)."""
-        style = style if style in ("string", "int") else self.settings.enum_style
+        """The renderer for an enum style (the configured one unless a request asks otherwise);
+        an unknown style asked for by a request is a 400 fault, never a silent fallback."""
+        if style is None or not style.strip():
+            style = self.settings.enum_style
+        else:
+            style = style.strip().lower()
+            if style not in ENUM_STYLES:
+                raise ApiFault(
+                    400,
+                    "InvalidValue",
+                    f"x-mock-enum-style must be one of {', '.join(ENUM_STYLES)}, not {style!r}.",
+                    field="x-mock-enum-style",
+                )
         renderer = self.renderers.get(style)
         if renderer is None:
             renderer = self.renderers[style] = Renderer(self.spec, style)
@@ -73,6 +87,13 @@ class Runtime:
         self.clock.advance(max(0.0, target - self.clock.seconds(account)), account)
         self.sweep(account)
         await self.webhooks.settle_due(account)
+
+    def close(self) -> None:
+        """Release the state file (its lock too); idempotent."""
+        journal = self.store.journal
+        if journal is not None:
+            journal.close()
+            self.store.journal = self.webhooks.journal = None
 
     def sweep(self, account: str | None = None) -> int:
         """Run the overdue sweep over one account (or every account), each on its own clock."""
@@ -97,21 +118,14 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
     store.listeners.append(webhooks.on_activity)
     retention = Retention()
     store.listeners.append(retention.on_activity)  # after delivery is queued: compact, then trim
-    restored = journal.restore(store, webhooks) if journal else False
-    if not restored:
-        declared = {a["key"]: a for a in spec.accounts}
-        pairs = [(k, a["secret"]) for k, a in declared.items()] + list(settings.all_accounts)  # flags win
-        for key, secret in dict(pairs).items():
-            account = store.add_account(key, secret)
-            entry = declared.get(key, {})
-            urls = [(u, entry.get("webhook_secret")) for u in entry.get("webhooks", [])]
-            if key == settings.all_accounts[0][0]:
-                urls += [(u, None) for u in settings.webhooks]
-            for url, secret_ in urls:
-                try:
-                    webhooks.add(account, url, secret_)
-                except ApiFault as fault:
-                    raise SettingsError(f"webhook {url!r} of account {key}: {fault.message}") from None
+    try:
+        if journal:
+            journal.restore(store, webhooks)
+        provision(store, webhooks, spec, settings)
+    except BaseException:
+        if journal:
+            journal.close()
+        raise
     chaos = ChaosEngine(webhooks, settings.seed)
     return Runtime(
         settings=settings,

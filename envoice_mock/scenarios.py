@@ -44,7 +44,11 @@ REF = re.compile(r"\$\{([A-Za-z_][\w]*)((?:\.[\w]+)*)\}")
 
 
 class ScenarioError(ValueError):
-    """A scenario file is malformed: `file:line: reason`."""
+    """A scenario file is malformed: one `file:line: reason` per problem, all of them at once."""
+
+    def __init__(self, *errors: str) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = list(errors)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -116,30 +120,39 @@ def parse_scenario(text: str, spec: Spec, where: str = "<scenario>", path: Path 
     def fail(line: int, reason: str) -> ScenarioError:
         return ScenarioError(f"{where}:{line}: {reason}")
 
+    errors: list[str] = []
     top = getattr(raw, "line", 1)
     unknown = set(raw) - {"name", "description", "seed", "start", "steps", "expect", "settings"}
     if unknown:
-        raise fail(top, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+        errors.append(
+            f"{where}:{top}: unknown top-level key(s): {', '.join(sorted(map(str, unknown)))} "
+            "(expected name, description, seed, start, settings, steps, expect)"
+        )
     name = raw.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
-        raise fail(top, "name must be a lower-case slug such as invoice-lifecycle")
+        errors.append(f"{where}:{top}: name must be a lower-case slug such as invoice-lifecycle")
     description = raw.get("description")
     if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
-        raise fail(top, "description must be one line of text")
+        errors.append(f"{where}:{top}: description must be one line of text")
     seed = raw.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise fail(top, f"seed must be an integer, got {seed!r}")
+        errors.append(f"{where}:{top}: seed must be an integer, got {seed!r}")
+    start = parse_iso(DEFAULT_START)
     try:
         start = parse_iso(str(raw.get("start", DEFAULT_START)))
     except ValueError:
-        raise fail(top, f"start must be an ISO-8601 instant, got {raw.get('start')!r}") from None
+        errors.append(f"{where}:{top}: start must be an ISO-8601 instant, got {raw.get('start')!r}")
+    retry = probe = None
     settings = raw.get("settings") or {}
     if not isinstance(settings, dict):
-        raise fail(top, "settings must be a mapping")
+        errors.append(f"{where}:{top}: settings must be a mapping")
+        settings = {}
     bad = set(settings) - {"retry_schedule", "probe_interval"}
     if bad:
-        raise fail(getattr(settings, "line", top), f"unknown setting(s): {', '.join(sorted(bad))}")
-    retry = probe = None
+        errors.append(
+            f"{where}:{getattr(settings, 'line', top)}: unknown setting(s): {', '.join(sorted(map(str, bad)))} "
+            "(expected retry_schedule, probe_interval)"
+        )
     try:
         if "retry_schedule" in settings:
             rs = settings["retry_schedule"]
@@ -149,14 +162,35 @@ def parse_scenario(text: str, spec: Spec, where: str = "<scenario>", path: Path 
             if probe <= 0:
                 raise SettingsError("probe interval must be positive")
     except SettingsError as exc:
-        raise fail(getattr(settings, "line", top), str(exc)) from None
+        errors.append(f"{where}:{getattr(settings, 'line', top)}: {exc}")
     steps_raw = raw.get("steps")
+    steps: list[Step] = []
     if not isinstance(steps_raw, list) or not steps_raw:
-        raise fail(top, "steps must be a non-empty list")
+        errors.append(f"{where}:{top}: steps must be a non-empty list")
+        steps_raw = []
     saved: set[str] = set()
-    steps = tuple(_step(s, spec, saved, fail, top) for s in steps_raw)
-    expect = tuple(_expectations(raw.get("expect") or [], fail, top))
-    return Scenario(name, description.strip(), seed, start, steps, expect, retry, probe, path)
+    for item in steps_raw:
+        try:
+            steps.append(_step(item, spec, saved, fail, top))
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
+            if isinstance(item, dict) and isinstance(item.get("save"), str):
+                saved.add(item["save"])  # later steps may still refer to it: report only real mistakes
+    expect = _expectations(raw.get("expect") or [], fail, top, errors)
+    if errors:
+        raise ScenarioError(*errors)
+    assert isinstance(name, str) and isinstance(description, str) and isinstance(seed, int)
+    return Scenario(name, description.strip(), seed, start, tuple(steps), tuple(expect), retry, probe, path)
+
+
+_STEP_OPTIONS: dict[str, set[str]] = {
+    "do": {"body", "query", "save", "expect_status"},
+    "event": {"invoice", "estimation", "order", "gateway", "amount", "save"},
+    "advance": set(),
+    "wait": {"max"},
+    "chaos": set(),
+    "say": set(),
+}
 
 
 def _step(raw: Any, spec: Spec, saved: set[str], fail: Callable[[int, str], ScenarioError], top: int) -> Step:
@@ -164,22 +198,17 @@ def _step(raw: Any, spec: Spec, saved: set[str], fail: Callable[[int, str], Scen
     if not isinstance(raw, dict):
         raise fail(line, f"a step is a mapping with one of {', '.join(STEP_KINDS)}, got {raw!r}")
     kinds = [k for k in STEP_KINDS if k in raw]
+    if not kinds:
+        known = set().union(*_STEP_OPTIONS.values()) | {"note"}
+        strange = [str(k) for k in raw if k not in known] or [str(k) for k in raw]
+        raise fail(line, f"unknown step {strange[0]!r} (expected one of {', '.join(STEP_KINDS)})")
     if len(kinds) != 1:
-        raise fail(
-            line, f"a step needs exactly one of {', '.join(STEP_KINDS)}; found {', '.join(kinds) or 'none'}"
-        )
+        raise fail(line, f"a step needs exactly one of {', '.join(STEP_KINDS)}; found {', '.join(kinds)}")
     kind = kinds[0]
     value = raw[kind]
     route: tuple[str, str] | None = None
     options = {k: v for k, v in raw.items() if k != kind}
-    allowed = {
-        "do": {"body", "query", "save", "expect_status"},
-        "event": {"invoice", "estimation", "order", "gateway", "amount", "save"},
-        "advance": set(),
-        "wait": {"max"},
-        "chaos": set(),
-        "say": set(),
-    }[kind]
+    allowed = _STEP_OPTIONS[kind]
     extra = set(options) - allowed - {"note"}
     if extra:
         raise fail(
@@ -243,31 +272,39 @@ def _step(raw: Any, spec: Spec, saved: set[str], fail: Callable[[int, str], Scen
 
 
 def _expectations(
-    raw: Any, fail: Callable[[int, str], ScenarioError], top: int
+    raw: Any, fail: Callable[[int, str], ScenarioError], top: int, errors: list[str]
 ) -> list[tuple[str, Any, int]]:
     if not isinstance(raw, list):
-        raise fail(top, "expect must be a list")
+        errors.append(str(fail(top, "expect must be a list")))
+        return []
     out = []
     for item in raw:
-        line = getattr(item, "line", top)
-        if not isinstance(item, dict) or len(item) != 1:
-            raise fail(line, f"an expectation is one of {', '.join(EXPECTATIONS)} with its value")
-        ((name, value),) = item.items()
-        if name not in EXPECTATIONS:
-            raise fail(line, f"unknown expectation {name!r}; use one of {', '.join(EXPECTATIONS)}")
-        if name == "delivered_within":
-            try:
-                value = parse_duration(value)
-            except SettingsError as exc:
-                raise fail(line, f"delivered_within: {exc}") from None
-        if name in ("states_seen", "kinds_seen") and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise fail(line, f"{name} takes a list of names")
-        if name in ("min_deliveries", "replayed") and (isinstance(value, bool) or not isinstance(value, int)):
-            raise fail(line, f"{name} takes a number")
-        out.append((name, value, line))
+        try:
+            out.append(_expectation(item, fail, top))
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
     return out
+
+
+def _expectation(item: Any, fail: Callable[[int, str], ScenarioError], top: int) -> tuple[str, Any, int]:
+    line = getattr(item, "line", top)
+    if not isinstance(item, dict) or len(item) != 1:
+        raise fail(line, f"an expectation is one of {', '.join(EXPECTATIONS)} with its value")
+    ((name, value),) = item.items()
+    if name not in EXPECTATIONS:
+        raise fail(line, f"unknown expectation {name!r}; use one of {', '.join(EXPECTATIONS)}")
+    if name == "delivered_within":
+        try:
+            value = parse_duration(value)
+        except SettingsError as exc:
+            raise fail(line, f"delivered_within: {exc}") from None
+    if name in ("states_seen", "kinds_seen") and not (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        raise fail(line, f"{name} takes a list of names")
+    if name in ("min_deliveries", "replayed") and (isinstance(value, bool) or not isinstance(value, int)):
+        raise fail(line, f"{name} takes a number")
+    return (name, value, line)
 
 
 def _find_operation(spec: Spec, text: Any) -> Any:
@@ -338,6 +375,10 @@ def find_scenario(name_or_file: str, directory: Path) -> Path:
     raise ScenarioError(f"no scenario {name_or_file!r}; built-in: {names}")
 
 
+# Delivery-log fields measured in real time: they differ between two runs of the same seed.
+MEASURED = frozenset({"DurationMs"})
+
+
 # --- running -----------------------------------------------------------------------------
 @dataclass
 class Report:
@@ -357,8 +398,11 @@ class Report:
         """True when every step succeeded and every expectation held."""
         return all(s.get("ok", True) for s in self.steps) and all(e["ok"] for e in self.expectations)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The machine-readable report."""
+    def as_dict(self, timings: bool = True) -> dict[str, Any]:
+        """The machine-readable report; without `timings`, no measured durations (same seed, same bytes)."""
+        deliveries = self.deliveries
+        if not timings:
+            deliveries = [{k: v for k, v in d.items() if k not in MEASURED} for d in deliveries]
         return {
             "scenario": self.scenario,
             "seed": self.seed,
@@ -367,7 +411,7 @@ class Report:
             "webhook": self.webhook,
             "steps": self.steps,
             "activities": self.activities,
-            "deliveries": self.deliveries,
+            "deliveries": deliveries,
             "expectations": self.expectations,
         }
 
@@ -386,8 +430,10 @@ class ScenarioRunner:
         seed: int,
         printer: Printer | None = None,
         realtime: bool = False,
+        verbose: bool = False,
     ) -> None:
         self.scenario = scenario
+        self.verbose = verbose
         self.client = client
         self.target = target
         self.printer = printer or (lambda line: None)
@@ -517,6 +563,10 @@ class ScenarioRunner:
 
     async def _show_deliveries(self) -> None:
         rows = await self._every("/_mock/deliveries", webhook=self._hook_id)
+        if not self.verbose:
+            self._progress(rows[self._shown :])
+            self._shown = len(rows)
+            return
         for d in rows[self._shown :]:
             chaos = f" [{', '.join(d['Chaos'])}]" if d["Chaos"] else ""
             answer = d["StatusCode"] if d["StatusCode"] is not None else d["Error"]
@@ -525,6 +575,23 @@ class ScenarioRunner:
                 f"{d['Kind']} #{d['Attempt']} → {answer}  webhook {d.get('State', '?')}{chaos}"
             )
         self._shown = len(rows)
+
+    def _progress(self, rows: list[dict[str, Any]]) -> None:
+        """One line for the attempts since the last step (every attempt stays in --json and the log)."""
+        if not rows:
+            return
+        delivered = sum(1 for d in rows if d["Outcome"] == "delivered")
+        answers: dict[str, int] = {}
+        for d in rows:
+            if d["Outcome"] != "delivered":
+                key = str(d["StatusCode"] if d["StatusCode"] is not None else d["Error"])
+                answers[key] = answers.get(key, 0) + 1
+        failed = ", ".join(f"{n}x {a}" for a, n in answers.items())
+        self.printer(
+            f"    ↳ {len(rows)} attempt(s): {delivered} delivered"
+            + (f", failed: {failed}" if failed else "")
+            + f"; webhook {rows[-1].get('State', '?')} at {rows[-1]['SentAt']}"
+        )
 
     async def _collect(self) -> None:
         self.report.deliveries = await self._every("/_mock/deliveries", webhook=self._hook_id)
@@ -544,6 +611,8 @@ class ScenarioRunner:
 def judge(name: str, value: Any, report: Report) -> tuple[bool, str]:
     """Evaluate one expectation against a finished run."""
     deliveries = report.deliveries
+    if not deliveries:
+        return False, "no delivery was attempted, so there was nothing to check"
     ok_rows = [d for d in deliveries if d["Outcome"] == "delivered"]
     activity_ids = [a["Id"] for a in report.activities]
     delivered_ids = {d["ActivityId"] for d in ok_rows}

@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .clock import iso
+from .inputs import ascii_int
 from .spec import Spec, TypeRef
+from .xmlnodes import xml_empty, xml_list
 
 INT32 = (-(2**31), 2**31 - 1)
+# Scalars that are value types in the real (.NET) service: they cannot be null.
+VALUE_TYPES = frozenset({"int", "long", "number", "bool", "datetime"})
 
 
 class FieldError(ValueError):
@@ -56,8 +60,14 @@ class Coercer:
         self.spec = spec
 
     def value(self, t: TypeRef, raw: Any, path: str, errors: list[FieldError]) -> Any:
-        """Coerce one value; append to `errors` and return None when it is unusable."""
+        """Coerce one value; append to `errors` and return None when it is unusable (or absent).
+
+        `null` is refused for numbers, ids, booleans, dates, enums and list items, which are value
+        types that a .NET service cannot set to null; it means "absent" for strings, objects and lists.
+        """
         if raw is None:
+            if t.kind == "enum" or (t.kind == "scalar" and t.name in VALUE_TYPES) or path.endswith("]"):
+                errors.append(FieldError(path, "cannot be null: send a value or leave the field out"))
             return None
         try:
             if t.kind == "scalar":
@@ -65,12 +75,17 @@ class Coercer:
             if t.kind == "enum":
                 return self._enum(t.name, raw)
             if t.kind == "list":
-                if isinstance(raw, dict) and all(str(k).isdigit() for k in raw):
+                from_xml = xml_list(raw)
+                if from_xml is not None:
+                    raw = from_xml
+                elif isinstance(raw, dict) and all(_is_index(k) for k in raw):
                     raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
                 if not isinstance(raw, list):
                     raise FieldError(path, "must be a list")
                 assert t.item is not None
                 return [self.value(t.item, item, _join(path, i), errors) for i, item in enumerate(raw)]
+            if xml_empty(raw):
+                raw = {}  # <OrderShippingDetails/>: an object with no fields
             if not isinstance(raw, dict):
                 raise FieldError(path, f"must be an object ({t.name})")
             return self.model(t.name, raw, path, errors)
@@ -98,8 +113,8 @@ class Coercer:
                 raise FieldError("", "must be an integer")
             if isinstance(raw, float) and raw.is_integer():
                 raw = int(raw)
-            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-                raw = int(raw.strip())
+            if isinstance(raw, str):
+                raw = _int_text(raw)
             if not isinstance(raw, int):
                 raise FieldError("", "must be an integer")
             if name == "int" and not INT32[0] <= raw <= INT32[1]:
@@ -136,12 +151,14 @@ class Coercer:
                 raise FieldError("", f"{raw!r} is not an ISO-8601 date") from None
         if isinstance(raw, dict | list):
             raise FieldError("", "must be a string")
-        return raw if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if isinstance(raw, str):
+            return str(raw)  # a plain str, also for XmlText
+        return str(raw).lower() if isinstance(raw, bool) else str(raw)
 
     def _enum(self, name: str, raw: Any) -> str:
         members = self.spec.enums[name]
-        if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-            raw = int(raw.strip())
+        if isinstance(raw, str):
+            raw = _int_text(raw)
         if isinstance(raw, int) and not isinstance(raw, bool):
             if 0 <= raw < len(members):
                 return members[raw]
@@ -152,6 +169,20 @@ class Coercer:
         raise FieldError(
             "", f"{raw!r} is not one of {', '.join(members)} (or their indexes 0-{len(members) - 1})"
         )
+
+
+def _is_index(key: Any) -> bool:
+    """A form-style list index (`Items[0]`): a few ASCII digits."""
+    return isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9
+
+
+def _int_text(raw: str) -> Any:
+    """An ASCII integer string as an int; anything else unchanged (a FieldError when too long)."""
+    try:
+        number = ascii_int(raw)
+    except ValueError as exc:
+        raise FieldError("", str(exc)) from None
+    return raw if number is None else number
 
 
 def check_required(data: dict[str, Any], require: tuple[str, ...], errors: list[FieldError]) -> None:

@@ -2,7 +2,11 @@
 
 Everything goes through the store's own create/transition code, so seeded documents carry
 the same computed amounts and audit trails as ones made through the API. The history sits in
-the year before the seed fixture's anchor, so it does not depend on the day the server runs.
+the year before the seed fixture's anchor (or before the clock, when the clock is earlier), so
+it does not depend on the day the server runs, and no seeded event is dated after its end. The
+data agrees with the clock when the account is created: an unpaid invoice whose due date has
+passed by then is Overdue, with its Overdue activity dated at the due date (seeding is history:
+it raises no webhooks).
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def seed_account(store: Store, account: Account) -> None:
     src = SeededSource(store.settings.seed, "data", account.key)
     rng = src.rng
     fake = src.faker()
-    anchor = parse_iso(str(cfg.get("anchor", "2024-01-01T00:00:00+00:00")))
+    created = store.clock.now(account.key).replace(microsecond=0)
+    anchor = min(parse_iso(str(cfg.get("anchor", "2024-01-01T00:00:00+00:00"))), created)
     span = float(cfg.get("history_days", 365))
     counts: dict[str, int] = cfg.get("counts") or {}
 
@@ -136,7 +141,7 @@ def seed_account(store: Store, account: Account) -> None:
             )
             fate = rng.choice(ESTIMATION_FATES)
             if fate != "Draft":
-                at_later(store, issued, rng.uniform(1, 10))
+                at_later(store, issued, rng.uniform(1, 10), end=anchor)
                 store.send(account, "estimation", est["Id"], "EstimationSentViaEmail")
                 store.change_status(account, "estimation", est["Id"], fate)
 
@@ -168,26 +173,19 @@ def seed_account(store: Store, account: Account) -> None:
             )
             if fate == "Draft":
                 continue
-            at_later(store, issued, rng.uniform(0, 2))
+            at_later(store, issued, rng.uniform(0, 2), end=anchor)
             store.send(account, "invoice", inv["Id"], "SentViaEmail")
             if rng.random() < 0.6:
-                at_later(store, issued, rng.uniform(2, 5))
+                at_later(store, issued, rng.uniform(2, 5), end=anchor)
                 store.record_event(account, "invoice", inv["Id"], "viewed")
             if fate == "Paid":
-                at_later(store, issued, rng.uniform(5, 14))
+                at_later(store, issued, rng.uniform(5, 14), end=anchor)
                 gateways = [g["Name"] for g in inv.get("PaymentGateways") or []]
                 store.pay(account, inv["Id"], gateway=rng.choice(gateways) if gateways else None)
-            elif fate == "Overdue":
-                store.replay_at(due + timedelta(seconds=1))
-                store.change_status(account, "invoice", inv["Id"], "Overdue")
             elif fate == "Void":
-                at_later(store, issued, rng.uniform(3, 9))
+                at_later(store, issued, rng.uniform(3, 9), end=anchor)
                 store.change_status(account, "invoice", inv["Id"], "Void")
-            elif fate == "Unpaid" and due >= anchor:
-                pass  # still awaiting payment at the anchor
-            elif fate == "Unpaid":
-                store.replay_at(due + timedelta(seconds=1))
-                store.change_status(account, "invoice", inv["Id"], "Overdue")
+            # Unpaid and Overdue fates stay unpaid: whether they are overdue is the clock's call, below.
 
         products = []
         for i in range(counts.get("products", 8)):
@@ -258,7 +256,7 @@ def seed_account(store: Store, account: Account) -> None:
                 "Refunded": ["Processing", "Completed", "Refunded"],
             }[fate]
             for step, status in enumerate(path, 1):
-                at_later(store, placed, step * rng.uniform(0.5, 3))
+                at_later(store, placed, step * rng.uniform(0.5, 3), end=anchor)
                 store.change_status(account, "order", order["Id"], status)
         for i in range(counts.get("paymentlinks", 6)):
             client = rng.choice(clients)
@@ -272,13 +270,27 @@ def seed_account(store: Store, account: Account) -> None:
                     "Items": items(rng.randint(1, 2)),
                 },
             )
+        mark_overdue(store, account, created)
     finally:
         store.replay_at(None)
 
 
-def at_later(store: Store, start: datetime, days: float) -> None:
-    """Set the seeding instant to `days` after `start`."""
-    store.replay_at((start + timedelta(days=days)).replace(microsecond=0))
+def mark_overdue(store: Store, account: Account, now: datetime) -> None:
+    """Unpaid invoices whose due date is before `now` become Overdue, each at its due date."""
+    unpaid = [
+        r for r in account.table("invoice").values() if r.get("Status") == "Unpaid" and r.get("Duedate")
+    ]
+    for row in sorted(unpaid, key=lambda r: (parse_iso(r["Duedate"]), r["Id"])):
+        due = parse_iso(row["Duedate"])
+        if due < now:
+            store.replay_at(min(due + timedelta(seconds=1), now))
+            store.change_status(account, "invoice", row["Id"], "Overdue")
+
+
+def at_later(store: Store, start: datetime, days: float, end: datetime | None = None) -> None:
+    """Set the seeding instant to `days` after `start`, but never past `end` (the history's end)."""
+    moment = (start + timedelta(days=days)).replace(microsecond=0)
+    store.replay_at(min(moment, end) if end is not None else moment)
 
 
 def vat_number(rng: random.Random) -> str:

@@ -145,7 +145,13 @@ def _read(path: Path) -> Any:
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            problem += f" ({context} started on line {start.line + 1})"
+        raise SpecError(f"{where}: not valid YAML: {problem}") from None
 
 
 def parse_type(text: str, enums: dict[str, Any], models: set[str], where: str) -> TypeRef:

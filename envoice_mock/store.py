@@ -8,17 +8,20 @@ journal (see persistence.py) is told of every write so that state survives a res
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
+import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from .atomic import UnitOfWork, atomic
 from .clock import Clock, iso, parse_iso
 from .config import Settings
-from .fakedata import SeededSource, derive_seed
+from .fakedata import FAKER_LOCK, SeededSource, derive_seed
+from .ids import derived_token
 from .money import outstanding, price_document
+from .numbering import forget, holder_of, number_index, remember
 from .spec import Resource, Spec
 
 DOCUMENT_ID_FIELDS = {
@@ -26,6 +29,10 @@ DOCUMENT_ID_FIELDS = {
     "estimation": ("EstimationId", "EstimationNumber"),
     "order": ("OrderId", "OrderNumber"),
 }
+# Each account draws its ids from its own block of ID_BLOCK ids per kind; ID_BLOCKS blocks fit
+# below 2**31 (ids are 32-bit in the API).
+ID_BLOCK = 100_000
+ID_BLOCKS = 21_000
 # The largest cost, quantity or amount a request may carry: keeps every computed amount
 # finite and exact to the cent (a bigger figure is refused with a 400, never a 500).
 MAX_FIGURE = 1e12
@@ -34,6 +41,14 @@ SHARE_PATHS = {
     "estimation": "estimation",
     "paymentlink": "paymentlink",
     "order": "order",
+}
+# How an error names a thing of a reference list.
+REFERENCE_LABELS = {
+    "currencies": "currency",
+    "countries": "country",
+    "uilanguages": "UI language",
+    "gateways": "payment gateway",
+    "dateformats": "date format",
 }
 GATEWAY_PAYMENT_TYPES = {
     "paypal": "Paypal",
@@ -75,6 +90,13 @@ class NotFound(StoreError):
     code = "NotFound"
 
 
+class AccountLimit(StoreError):
+    """--any-key may not create more accounts."""
+
+    status = 429
+    code = "AccountLimit"
+
+
 class Journal(Protocol):
     """Where durable state goes (persistence.SqliteJournal implements it)."""
 
@@ -84,6 +106,7 @@ class Journal(Protocol):
     def save_activity(self, account: Account, activity: dict[str, Any]) -> None: ...
     def forget_account(self, key: str) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -101,12 +124,22 @@ class Account:
     sweep_floor: str = ""
     version: int = 0  # bumped by every write; response caches key on it
     due_heap: list[tuple[float, int]] = field(default_factory=list)  # (due timestamp, invoice id)
+    blocks: list[int] = field(default_factory=list)  # further id blocks, once a sequence outgrew one
+    allocate: Callable[[], int] | None = field(default=None, repr=False, compare=False)
+    numbers: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> number key -> id
 
     def next_id(self, sequence: str) -> int:
-        """The next id of a sequence (ids of different accounts never meet)."""
+        """The next id of a sequence (ids of different accounts never meet): in the account's
+        block, then in further blocks handed out by `allocate` as the sequence outgrows them."""
         value = self.sequences.get(sequence, 0) + 1
         self.sequences[sequence] = value
-        return self.id_base + value
+        index, offset = divmod(value, ID_BLOCK)
+        if index == 0:
+            return self.id_base + offset
+        while len(self.blocks) < index:
+            assert self.allocate is not None, "an account outgrew its id block outside a store"
+            self.blocks.append(self.allocate())
+        return self.blocks[index - 1] + offset
 
     def table(self, kind: str) -> dict[int, dict[str, Any]]:
         """The rows of one table, by id."""
@@ -119,6 +152,7 @@ class Account:
             "sweep_floor": self.sweep_floor,
             "user_id": self.user_id,
             "id_base": self.id_base,
+            "blocks": self.blocks,
         }
 
 
@@ -144,6 +178,7 @@ class Store:
         self._ref_index["gateways"] = {g["Name"]: g for g in spec.reference.get("gateways", [])}
         self._quiet = False
         self._now_override: datetime | None = None
+        self.unit = UnitOfWork(self)
 
     def replay_at(self, moment: datetime | None) -> None:
         """Make `now()` answer `moment` (seeding writes history this way); None: the clock again."""
@@ -162,17 +197,61 @@ class Store:
         if account is None:
             if not self.settings.any_key:
                 return None
+            self.check_room()
             account = self.add_account(key, secret)
-        return account if account.secret == secret else None
+        return account if hmac.compare_digest(account.secret.encode(), secret.encode()) else None
 
-    def add_account(self, key: str, secret: str, seed_data: bool = True) -> Account:
-        """Create (or return) an account, seeded deterministically from (seed, key)."""
+    def check_room(self) -> None:
+        """Refuse (429) a new --any-key account once --max-accounts exist."""
+        limit = self.settings.max_accounts
+        if len(self.accounts) >= limit:
+            raise AccountLimit(
+                f"This server already has {limit} accounts, its limit (--max-accounts {limit}); "
+                "reuse a key or start the server with a higher limit."
+            )
+
+    def id_block(self, key: str, reserved: Iterable[int] = ()) -> int:
+        """The id base of a new account: the block its key hashes to, or, when another account
+        (or a `reserved` one) has it, the next free block. Accounts never share ids."""
+        return self._free_block(1 + derive_seed(self.settings.seed, "account", key) % 900, reserved)
+
+    def _free_block(self, slot: int, reserved: Iterable[int] = ()) -> int:
+        taken = {b for a in self.accounts.values() for b in (a.id_base, *a.blocks)} | set(reserved)
+        for _ in range(ID_BLOCKS):
+            if slot * ID_BLOCK not in taken:
+                return slot * ID_BLOCK
+            slot = slot % ID_BLOCKS + 1
+        raise StoreError("Every block of ids is in use: this server cannot hand out more ids.")
+
+    def own(self, account: Account) -> Account:
+        """Let the account draw further id blocks from this store (after creating or restoring it)."""
+        account.allocate = lambda: self._free_block(
+            ((account.blocks or [account.id_base])[-1] // ID_BLOCK) + 1
+        )
+        return account
+
+    def add_account(
+        self,
+        key: str,
+        secret: str,
+        seed_data: bool = True,
+        sequences: dict[str, int] | None = None,
+        id_base: int | None = None,
+        blocks: list[int] | None = None,
+    ) -> Account:
+        """Create (or return) an account, seeded deterministically from (seed, key); `sequences`
+        and `id_base` carry ids over from a previous life of the account (a reset) or a block
+        reserved for it."""
         if key in self.accounts:
             return self.accounts[key]
         h = derive_seed(self.settings.seed, "account", key)
-        account = Account(key=key, secret=secret, user_id=1000 + h % 9000, id_base=(1 + h % 900) * 100_000)
+        account = Account(
+            key=key, secret=secret, user_id=1000 + h % 9000, id_base=id_base or self.id_block(key)
+        )
+        account.sequences.update(sequences or {})
+        account.blocks.extend(blocks or [])
         account.sweep_floor = iso(self.now(account))
-        self.accounts[key] = account
+        self.accounts[key] = self.own(account)
         journal, self.journal = self.journal, None  # seeding writes once, below, in one commit
         try:
             if seed_data:
@@ -180,11 +259,26 @@ class Store:
 
                 self._quiet = True
                 try:
-                    seed_account(self, account)
+                    with FAKER_LOCK:  # one shared Faker: seedings in other threads wait their turn
+                        seed_account(self, account)
                 finally:
                     self._quiet = False
         finally:
             self.journal = journal
+        self.persist_new(account)
+        return account
+
+    def adopt(self, account: Account, shares: dict[str, tuple[str, str, int]]) -> Account:
+        """Take in an account seeded elsewhere (off the event loop) with its share tokens."""
+        if account.key in self.accounts:
+            return self.accounts[account.key]
+        self.accounts[account.key] = self.own(account)
+        self.shares.update(shares)
+        self.persist_new(account)
+        return account
+
+    def persist_new(self, account: Account) -> None:
+        """Write a newly seeded account to the journal in one commit."""
         if self.journal:
             with self.journal.transaction():
                 self.journal.save_account(account)
@@ -193,16 +287,25 @@ class Store:
                         self.journal.save_object(account, kind, row)
                 for act in account.activities:
                     self.journal.save_activity(account, act)
-        return account
 
     def reset(self, account: Account) -> Account:
-        """Throw away an account's data and seed it afresh."""
+        """Throw away an account's data and seed it afresh (in one commit).
+
+        Id counters carry on where they were (document numbers start again): an id handed out
+        before the reset is never handed out again, so receivers may de-duplicate by id.
+        """
         for token in [t for t, (k, _, _) in self.shares.items() if k == account.key]:
             del self.shares[token]
         del self.accounts[account.key]
-        if self.journal:
-            self.journal.forget_account(account.key)
-        return self.add_account(account.key, account.secret)
+        carried = {k: v for k, v in account.sequences.items() if not k.startswith("number:")}
+        with self.journal.transaction() if self.journal else contextlib.nullcontext():
+            if self.journal:
+                self.journal.forget_account(account.key)
+            fresh = self.add_account(
+                account.key, account.secret, sequences=carried, id_base=account.id_base, blocks=account.blocks
+            )
+        fresh.version += account.version + 1  # never answered from a cache of the account before
+        return fresh
 
     # --- reading ------------------------------------------------------------------------
     def reference(self, table: str) -> list[Any]:
@@ -213,7 +316,7 @@ class Store:
         """One row, or NotFound."""
         row = account.table(kind).get(obj_id) if isinstance(obj_id, int) else None
         if row is None:
-            raise NotFound(f"There is no {self._label(kind)} with Id {obj_id}.", field="Id")
+            raise NotFound(f"There is no {self._label(kind)} {obj_id}.", field="Id")
         return row
 
     def rows(self, account: Account, kind: str) -> list[dict[str, Any]]:
@@ -277,6 +380,7 @@ class Store:
         return out
 
     # --- writing ------------------------------------------------------------------------
+    @atomic
     def create(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Validate references, fill defaults and amounts, store, record `created`."""
         res = self.spec.resources[kind]
@@ -284,6 +388,8 @@ class Store:
         row = {**clone(res.defaults), **clone(data)}
         row.pop("Id", None)
         self._check_references(account, res, row)
+        if res.number and row.get("Number"):
+            self._check_number_free(account, kind, row["Number"], None)
         row["Id"] = account.next_id(kind)
         row["CreatedOn"] = iso(self.now(account))
         row.setdefault("UserId", account.user_id)
@@ -293,10 +399,13 @@ class Store:
             row["Number"] = self._next_number(account, res)
         self._prepare(account, kind, res, row, None)
         account.table(kind)[row["Id"]] = row
+        if res.number:
+            remember(self._numbers(account, kind), row)
         self._save(account, kind, row)
         self.record(account, kind, row, res.activities.get("created"))
         return row
 
+    @atomic
     def update(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Apply the given fields to an existing row; items sent replace the item list."""
         res = self.spec.resources[kind]
@@ -309,26 +418,35 @@ class Store:
         old_status = row.get(status_field) if status_field else None
         if status_field and merged.get(status_field) != old_status:
             self._check_transition(res, old_status, merged[status_field])
+        if res.number and merged.get("Number"):
+            self._check_number_free(account, kind, merged["Number"], row["Id"])
         self._prepare(account, kind, res, merged, row)
+        old_number = row.get("Number")
         row.clear()
         row.update(merged)
+        if res.number:
+            remember(self._numbers(account, kind), row, old_number)
         self._save(account, kind, row)
         self.record(account, kind, row, res.activities.get("updated"))
         if status_field and row.get(status_field) != old_status:
             self._status_activity(account, kind, res, row)
         return row
 
+    @atomic
     def delete(self, account: Account, kind: str, obj_id: Any) -> int:
         """Remove a row; refused while other rows refer to it."""
         row = self.get(account, kind, obj_id)
         users = self.users_of(account, kind, row["Id"])
         if users:
             raise StoreError(
-                f"The {self._label(kind)} {row['Id']} cannot be deleted: {users} document(s) refer to it.",
+                f"The {self._label(kind)} {row['Id']} cannot be deleted: "
+                f"{users} {'document refers' if users == 1 else 'documents refer'} to it.",
                 field="Id",
                 code="InUse",
             )
         del account.table(kind)[row["Id"]]
+        if self.spec.resources[kind].number:
+            forget(self._numbers(account, kind), row)
         account.version += 1
         if self.journal:
             self.journal.delete_object(account, kind, row["Id"])
@@ -344,6 +462,7 @@ class Store:
             if r.get(fname) == obj_id
         )
 
+    @atomic
     def change_status(
         self, account: Account, kind: str, obj_id: Any, status: str, reason: str | None = None
     ) -> dict[str, Any]:
@@ -365,6 +484,7 @@ class Store:
         self._status_activity(account, kind, res, row)
         return row
 
+    @atomic
     def record_event(self, account: Account, kind: str, obj_id: Any, event: str) -> dict[str, Any]:
         """Record a named event of resources.yaml (viewed, pdf, ...) or a raw activity type."""
         res = self.spec.resources[kind]
@@ -375,6 +495,7 @@ class Store:
         self.record(account, kind, row, activity_type)
         return row
 
+    @atomic
     def send(self, account: Account, kind: str, obj_id: Any, activity_type: str) -> dict[str, Any]:
         """Send a document (to the client or accountant): a draft invoice becomes unpaid."""
         row = self.get(account, kind, obj_id)
@@ -387,6 +508,7 @@ class Store:
             self.change_status(account, kind, row["Id"], "Unpaid")
         return row
 
+    @atomic
     def convert(self, account: Account, estimation_id: Any) -> dict[str, Any]:
         """Create an invoice from an estimation (which becomes Accepted)."""
         est = self.get(account, "estimation", estimation_id)
@@ -427,6 +549,7 @@ class Store:
             self.change_status(account, "estimation", est["Id"], "Accepted")
         return invoice
 
+    @atomic
     def change_shipping(self, account: Account, order_id: Any, details: dict[str, Any]) -> dict[str, Any]:
         """Replace an order's shipping details."""
         res = self.spec.resources["order"]
@@ -437,6 +560,7 @@ class Store:
         self.record(account, "order", row, res.activities.get("updated"))
         return row
 
+    @atomic
     def pay(
         self,
         account: Account,
@@ -449,20 +573,26 @@ class Store:
         row = self.get(account, "invoice", invoice_id)
         if row.get("Status") in ("Void", "Draft"):
             raise StoreError(
-                f"Invoice {row['Number']} is {row['Status']} and cannot be paid.", code="InvalidState"
+                f"Invoice {row['Number']} is {row['Status']} and cannot be paid.",
+                field="Id",
+                code="InvalidState",
             )
         due = outstanding(row)
         if due <= 0:
-            raise StoreError(f"Invoice {row['Number']} is already paid.", code="InvalidState")
+            raise StoreError(
+                f"Invoice {row['Number']} is already paid: nothing is outstanding.",
+                field="Id",
+                code="InvalidState",
+            )
         amount = due if amount is None else amount
         if amount <= 0 or amount > due + 1e-9:
             raise StoreError(f"Amount must be between 0 and the {due:.2f} outstanding.", field="amount")
+        name = gateway.lower() if isinstance(gateway, str) else ""
+        if gateway and name not in GATEWAY_PAYMENT_TYPES:
+            raise StoreError(f"Unknown payment gateway {gateway!r}.", field="gateway")
         if by_client:
             self.record(account, "invoice", row, "MarkAsPaidByTheClient")
         if gateway:
-            name = gateway.lower()
-            if name not in GATEWAY_PAYMENT_TYPES:
-                raise StoreError(f"Unknown payment gateway {gateway!r}.", field="gateway")
             ptype = GATEWAY_PAYMENT_TYPES[name]
             self._add_payment(account, row, ptype, amount, automatic=True)
             self.record(account, "invoice", row, f"NewPaymentWith{ptype}", gateway=name)
@@ -489,6 +619,11 @@ class Store:
         now = self.now(account).timestamp()
         if heap[0][0] >= now:
             return 0
+        with self.unit(account):
+            return self._sweep(account, now)
+
+    def _sweep(self, account: Account, now: float) -> int:
+        heap = account.due_heap
         floor = parse_iso(account.sweep_floor).timestamp() if account.sweep_floor else 0.0
         moved = 0
         while heap and heap[0][0] < now:
@@ -514,6 +649,7 @@ class Store:
             heapq.heappush(account.due_heap, (parse_iso(row["Duedate"]).timestamp(), row["Id"]))
 
     # --- activities ---------------------------------------------------------------------
+    @atomic
     def record(
         self, account: Account, kind: str, row: dict[str, Any], activity_type: str | None, **extra: Any
     ) -> dict[str, Any] | None:
@@ -536,29 +672,40 @@ class Store:
         account.activities.append(activity)
         account.version += 1
         account.doc_activities.setdefault((kind, row["Id"]), []).append(activity)
+        self.unit.recorded(account, activity)
         if self.journal:
             self.journal.save_activity(account, activity)
         if not self._quiet:
-            for listener in self.listeners:
-                listener(account, activity)
+            self.unit.after_commit(lambda: self._tell(account, activity))
         return activity
+
+    def _tell(self, account: Account, activity: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(account, activity)
 
     def share_link(self, account: Account, kind: str, row: dict[str, Any], pdf: bool = False) -> str:
         """`<base>/<kind>/shared?token=<AccessToken>&id=<opaque>` (or the pdf link)."""
         token = row.get("AccessToken") or self._token(account, kind, row["Id"])
-        opaque = hashlib.blake2b(f"{account.key}:{kind}:{row['Id']}".encode(), digest_size=6).hexdigest()
+        opaque = self._opaque(account, kind, row["Id"])
         verb = "pdf" if pdf else "shared"
         return f"{self.settings.base_url}/{SHARE_PATHS.get(kind, kind)}/{verb}?token={token}&id={opaque}"
 
-    def resolve_share(self, token: str) -> tuple[Account, str, dict[str, Any]] | None:
-        """The document behind a share token, if it still exists."""
+    def resolve_share(
+        self, token: str, path_kind: str, opaque: str
+    ) -> tuple[Account, str, dict[str, Any]] | None:
+        """The document behind a share link, if it still exists and the link's path kind and
+        `id` are the ones the token was made for."""
         found = self.shares.get(token)
         if not found:
             return None
         key, kind, obj_id = found
         account = self.accounts.get(key)
         row = account.table(kind).get(obj_id) if account else None
-        return (account, kind, row) if account and row else None
+        if not account or not row or SHARE_PATHS.get(kind, kind) != path_kind:
+            return None
+        if not hmac.compare_digest(opaque.encode(), self._opaque(account, kind, obj_id).encode()):
+            return None
+        return account, kind, row
 
     # --- internals ----------------------------------------------------------------------
     def _label(self, kind: str) -> str:
@@ -567,11 +714,14 @@ class Store:
         )
 
     def _token(self, account: Account, kind: str, obj_id: int) -> str:
-        token = hashlib.blake2b(
-            f"{self.settings.seed}:{account.key}:{kind}:{obj_id}".encode(), digest_size=16
-        ).hexdigest()
+        """An AccessToken: keyed by the account's secret, so only its holder can compute links."""
+        token = derived_token(self.settings.seed, account.key, kind, obj_id, nbytes=16, key=account.secret)
         self.shares[token] = (account.key, kind, obj_id)
         return token
+
+    def _opaque(self, account: Account, kind: str, obj_id: int) -> str:
+        """The `id` of a share link (keyed like the token)."""
+        return derived_token(self.settings.seed, account.key, "link", kind, obj_id, key=account.secret)
 
     def register_share(self, account: Account, kind: str, row: dict[str, Any]) -> None:
         """Index a (restored) row's access token so its share link resolves."""
@@ -579,16 +729,36 @@ class Store:
             self.shares[row["AccessToken"]] = (account.key, kind, row["Id"])
 
     def _next_number(self, account: Account, res: Resource) -> str:
-        seq = account.sequences.get(f"number:{res.name}", 0) + 1
-        account.sequences[f"number:{res.name}"] = seq
-        return f"{res.number.get('prefix', '')}{seq:0{int(res.number.get('width', 4))}d}"
+        """The next generated number of a kind, skipping numbers a client already chose."""
+        index = self._numbers(account, res.name)
+        while True:
+            seq = account.sequences.get(f"number:{res.name}", 0) + 1
+            account.sequences[f"number:{res.name}"] = seq
+            number = f"{res.number.get('prefix', '')}{seq:0{int(res.number.get('width', 4))}d}"
+            if holder_of(index, number) is None:
+                return number
+
+    def _numbers(self, account: Account, kind: str) -> dict[str, int]:
+        return number_index(account.numbers, kind, account.table(kind))
+
+    def _check_number_free(self, account: Account, kind: str, number: Any, own_id: int | None) -> None:
+        holder = holder_of(self._numbers(account, kind), number, own_id)
+        if holder is not None:
+            label = self._label(kind)
+            taken = account.table(kind)[holder].get("Number")
+            raise StoreError(
+                f"{label.capitalize()} {holder} already has the number {taken!r}; "
+                f"numbers are unique among an account's {label}s.",
+                field="Number",
+                code="NotUnique",
+            )
 
     def _check_transition(self, res: Resource, old: Any, new: Any) -> None:
         if not res.can_transition(old, new):
             allowed = res.status.get("transitions", {}).get(old, [])
             raise StoreError(
-                f"A {res.name} cannot go from {old} to {new}; from {old} it may go to "
-                f"{', '.join(allowed) if allowed else 'nothing (final)'}.",
+                f"{article(self._label(res.name)).capitalize()} cannot go from {old} to {new}; from {old} "
+                + (f"it may go to {', '.join(allowed)}." if allowed else "it may go nowhere (it is final)."),
                 field="Status",
                 code="InvalidStatusTransition",
             )
@@ -611,7 +781,9 @@ class Store:
                     ok = value in account.table(table)
                 if not ok:
                     raise StoreError(
-                        f"{path} {value!r} does not exist in {table}.", field=path, code="InvalidReference"
+                        f"There is no {REFERENCE_LABELS.get(table, self._label(table))} {value!r}.",
+                        field=path,
+                        code="InvalidReference",
                     )
 
     def _prepare(
@@ -634,18 +806,15 @@ class Store:
                 gateway["Name"] = gateway["Name"].lower()
         if kind == "tax" and not 0 <= float(row.get("Percentage") or 0) <= 100:
             raise StoreError("Percentage must be between 0 and 100.", field="Percentage")
-        for item in items or []:
+        for i, item in enumerate(items or []):
             for fname in ("Quantity", "MinimumQuantity", "Cost", "DiscountPercentage", "TaxPercentage"):
                 if (item.get(fname) or 0) < 0:
-                    raise StoreError(f"Items: {fname} cannot be negative.", field=f"Items.{fname}")
+                    raise StoreError("cannot be negative", field=f"Items[{i}].{fname}")
                 if (item.get(fname) or 0) > MAX_FIGURE:
-                    raise StoreError(
-                        f"Items: {fname} cannot be more than {MAX_FIGURE:.0e}.", field=f"Items.{fname}"
-                    )
-            if not 0 <= (item.get("DiscountPercentage") or 0) <= 100:
-                raise StoreError(
-                    "Items: DiscountPercentage must be between 0 and 100.", field="Items.DiscountPercentage"
-                )
+                    raise StoreError(f"cannot be more than {MAX_FIGURE:.0e}", field=f"Items[{i}].{fname}")
+            for fname in ("DiscountPercentage", "TaxPercentage"):
+                if not 0 <= (item.get(fname) or 0) <= 100:
+                    raise StoreError("must be between 0 and 100", field=f"Items[{i}].{fname}")
         for fname in ("ShippingAmount", "DiscountAmount") if res.amounts in ("order", "product") else ():
             if isinstance(row.get(fname), int | float) and not 0 <= row[fname] <= MAX_FIGURE:
                 raise StoreError(f"{fname} must be between 0 and {MAX_FIGURE:.0e}.", field=fname)
@@ -707,9 +876,9 @@ class Store:
         account.version += 1
         if kind == "invoice":
             self.index_due(account, row)
+        self.unit.touched(account)
         if self.journal:
             self.journal.save_object(account, kind, row)
-            self.journal.save_account(account)
 
 
 def paginate(rows: list[Any], page: int | None, size: int | None) -> tuple[int, list[Any]]:
@@ -746,6 +915,11 @@ def _values_at(obj: Any, parts: list[str], prefix: str = "") -> Iterable[tuple[s
         yield path, obj.get(head)
     elif head in obj:
         yield from _values_at(obj[head], rest, path)
+
+
+def article(noun: str) -> str:
+    """`an order`, `a payment link`."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def history_instant(anchor: datetime, days_back: float) -> str:

@@ -46,6 +46,7 @@ from .config import Settings
 from .delivery_log import DeliveryLog
 from .fakedata import SeededSource
 from .faults import ApiFault
+from .ids import webhook_id
 from .outbox import Outbox
 from .signing import sign, standard_signature, whsec
 
@@ -72,6 +73,8 @@ class AccountLike(Protocol):
     key: str
     secret: str
     activities: list[dict[str, Any]]
+
+    def next_id(self, sequence: str) -> int: ...
 
 
 @dataclass
@@ -235,6 +238,7 @@ class WebhookEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids: dict[str, SeededSource] = {}
         self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
+        self.boot = getattr(journal, "boot", 1)  # delivery ids of each start of a state file differ
         clock.on_advance(self._poke)
 
     # --- subscriptions ------------------------------------------------------------------
@@ -253,9 +257,8 @@ class WebhookEngine:
             raise ApiFault(
                 400, "WebhookLimit", f"An account can register at most {MAX_WEBHOOKS} webhooks.", field="Url"
             )
-        source = self._source("webhooks", account.key)
         hook = Webhook(
-            id="wh_" + source.token(6),
+            id=webhook_id(self.settings.seed, account.key, account.next_id("webhook")),
             account=account.key,
             url=url,
             secret=secret or account.secret,
@@ -263,7 +266,10 @@ class WebhookEngine:
             since_activity=account.activities[-1]["Id"] if account.activities else 0,
         )
         hooks[hook.id] = self._by_id[hook.id] = hook
-        self._save(hook)
+        if self.journal:
+            with self.journal.transaction():  # the id counter is saved with the webhook
+                self._save(hook)
+                self.journal.save_account(account)
         return self._describe(hook)
 
     def remove(self, account: AccountLike, hook_id: str) -> None:
@@ -633,7 +639,7 @@ class WebhookEngine:
         self, hook: Webhook, job: Job, plan: Plan, internal: Exception | None = None
     ) -> tuple[dict[str, Any], bool]:
         """One attempt; never raises but on cancellation. Answers the log record and whether it timed out."""
-        delivery_id = self._source("delivery", hook.id).uuid()
+        delivery_id = self._source("delivery", str(self.boot), hook.id).uuid()
         attempt = hook.tries[job.activity["Id"]] = hook.tries.get(job.activity["Id"], 0) + 1
         sent_at = self.clock.now(hook.account)
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +26,11 @@ START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def settings() -> Settings:
-    """Deterministic settings: fixed seed, a frozen clock at START."""
-    return Settings(clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0)
+    """Deterministic settings: fixed seed, a frozen clock at START, enums by name (the tests that
+    use these settings assert names; the int default has its own tests)."""
+    return Settings(
+        clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0, enum_style="string"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +59,11 @@ def openapi() -> dict[str, Any]:
     if not path.exists():
         pytest.skip(f"reference spec not found at {path} (CI keeps ../shared beside the checkout)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens (bound, never listening: connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

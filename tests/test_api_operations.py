@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,12 +80,14 @@ def tax_id(client: TestClient) -> int:
 
 @pytest.fixture
 def new_invoice(client: TestClient, client_id: int, worktype_id: int) -> Callable[..., dict[str, Any]]:
-    """Create an invoice (minimal vendor example body, with overrides)."""
+    """Create an invoice (minimal vendor example body, with overrides); numbers are unique per
+    account, so each call takes the next one (INV-2024-001 first)."""
+    numbers = itertools.count(1)
 
     def make(**changes: Any) -> dict[str, Any]:
         body = {
             "ClientId": client_id,
-            "Number": "INV-2024-001",
+            "Number": f"INV-2024-{next(numbers):03d}",
             "IssuedOn": TODAY,
             "Duedate": "2024-03-31T12:00:00+00:00",
             "Status": "Draft",
@@ -100,10 +103,12 @@ def new_invoice(client: TestClient, client_id: int, worktype_id: int) -> Callabl
 
 @pytest.fixture
 def new_estimation(client: TestClient, client_id: int, worktype_id: int) -> Callable[..., dict[str, Any]]:
+    numbers = itertools.count(1)
+
     def make(**changes: Any) -> dict[str, Any]:
         body = {
             "ClientId": client_id,
-            "Number": "EST-2024-001",
+            "Number": f"EST-2024-{next(numbers):03d}",
             "IssuedOn": TODAY,
             "ExpiresOn": "2024-04-01T12:00:00+00:00",
             "CurrencyId": EUR,

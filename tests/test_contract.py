@@ -1,8 +1,13 @@
 """Contract: a realistic call of every operation of the reference spec, its answer validated against
-the operation's documented 200/204 response schema (skips where the reference spec is absent)."""
+the operation's documented 200/204 response schema (skips where the reference spec is absent).
+
+The description lists enums by name, so the calls run with `--enum-style string`; the same calls
+against the default (`int`) are validated against the description with every enum replaced by
+the range of its indexes."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +26,17 @@ AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
+def _settings(**changes: Any) -> Settings:
+    return Settings(
+        clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0, **changes
+    )
+
+
 @pytest.fixture(scope="module")
 def runtime(spec: Spec) -> Runtime:
-    """One runtime for the module (conftest's settings); every call works on objects of its own."""
-    settings = Settings(clock_start=START, clock_speed=0.0, retry_schedule=(1, 2, 4), probe_interval=10.0)
-    return build_runtime(settings, spec=spec)
+    """One runtime for the module, enums by name as the description lists them; every call works
+    on objects of its own."""
+    return build_runtime(_settings(enum_style="string"), spec=spec)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +45,25 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def int_runtime(spec: Spec) -> Runtime:
+    """A runtime with the default enum style (indexes)."""
+    assert Settings().enum_style == "int"
+    return build_runtime(_settings(), spec=spec)
+
+
+@pytest.fixture(scope="module")
+def int_client(int_runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=int_runtime), headers=AUTH) as c:
+        yield c
+
+
 def ok(response: Any) -> Any:
     assert response.status_code == 200, response.text
     return response.json()
+
+
+NUMBERS = itertools.count(1)
 
 
 class Objects:
@@ -90,7 +117,7 @@ class Objects:
     def invoice_body(self) -> dict[str, Any]:
         return {
             "ClientId": self.customer(),
-            "Number": "CT-INV-1",
+            "Number": f"CT-INV-{next(NUMBERS)}",  # unique per account
             "IssuedOn": "2024-03-01T12:00:00+01:00",
             "Duedate": "2024-03-31T12:00:00+01:00",
             "Status": "Draft",
@@ -135,7 +162,7 @@ class Objects:
     def estimation_body(self) -> dict[str, Any]:
         return {
             "ClientId": self.customer(),
-            "Number": "CT-EST-1",
+            "Number": f"CT-EST-{next(NUMBERS)}",
             "IssuedOn": "2024-03-01T12:00:00Z",
             "ExpiresOn": "2024-04-01T12:00:00Z",
             "CurrencyId": EUR,
@@ -429,12 +456,42 @@ _validators: dict[str, OAS30Validator] = {}
 
 def validator(openapi: dict[str, Any], schema: dict[str, Any]) -> OAS30Validator:
     """A validator for one response schema, with the spec's components resolvable."""
-    key = repr(schema)
+    key = repr((openapi.get("x-enum-style"), schema))
     if key not in _validators:
         _validators[key] = OAS30Validator(
             {"components": openapi["components"], **schema}, format_checker=oas30_format_checker
         )
     return _validators[key]
+
+
+def enums_as_indexes(node: Any) -> Any:
+    """The description with every enum schema replaced by the integer range of its indexes."""
+    if isinstance(node, dict):
+        if "enum" in node and isinstance(node["enum"], list):
+            return {"type": "integer", "minimum": 0, "maximum": len(node["enum"]) - 1}
+        return {k: enums_as_indexes(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [enums_as_indexes(v) for v in node]
+    return node
+
+
+_int_descriptions: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def openapi_int(openapi: dict[str, Any]) -> dict[str, Any]:
+    """The reference description as a client of the int style reads it (built once)."""
+    if not _int_descriptions:
+        _int_descriptions.append({**enums_as_indexes(openapi), "x-enum-style": "int"})
+    return _int_descriptions[0]
+
+
+def schema_errors(openapi: dict[str, Any], schema: dict[str, Any], body: Any) -> list[str]:
+    """Every way `body` breaks `schema`, one line each."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator(openapi, schema).iter_errors(body)
+    ]
 
 
 def documented(openapi: dict[str, Any], method: str, path: str) -> tuple[int, dict[str, Any] | None]:
@@ -486,6 +543,34 @@ def test_response_matches_the_documented_schema(
         assert body, "an empty list proves little"
     if "ListResult" in schema.get("$ref", ""):
         assert body["Result"], "an empty page proves little"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), sorted(CALLS), ids=[f"{m.upper()} {p}" for m, p in sorted(CALLS)]
+)
+def test_int_default_answers_indexes_where_the_description_has_enums(
+    openapi: dict[str, Any], openapi_int: dict[str, Any], int_client: TestClient, method: str, path: str
+) -> None:
+    """With the default enum style every documented enum comes back as its index, and nothing else
+    about the answer changes shape."""
+    status, schema = documented(openapi, method, path)
+    response = CALLS[(method, path)](int_client, Objects(int_client))
+    assert response.status_code == status, response.text
+    if schema is None:
+        return
+    body = response.json()
+    _, int_schema = documented(openapi_int, method, path)
+    assert int_schema is not None
+    assert schema_errors(openapi_int, int_schema, body) == [], f"{method.upper()} {path}"
+
+
+def test_int_default_sends_integers_for_every_enum_field_kind(int_client: TestClient) -> None:
+    """Documents of every status-bearing kind answer integer statuses (what the vendor's plugin reads)."""
+    for path in ("/api/invoice/all", "/api/estimation/all", "/api/order/all", "/api/product/all"):
+        rows = ok(int_client.get(path, params={"pageSize": 100}))["Result"]
+        assert rows and all(type(r["Status"]) is int for r in rows), path
+    invoice = ok(int_client.get("/api/invoice/all", params={"pageSize": 1}))["Result"][0]
+    assert type(ok(int_client.get("/api/invoice/status", params={"id": invoice["Id"]}))) is int
 
 
 @pytest.mark.parametrize(

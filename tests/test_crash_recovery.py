@@ -91,7 +91,9 @@ def test_kill_9_mid_retries_then_restart_delivers_everything(tmp_path: Path, fai
         arrivals = failing_sink.wait_for(
             lambda rs: {r["ActivityId"] for r in rs if r["Answered"] == 200} >= set(owed), timeout=15
         )
-        health = server.client.get("/api/invoice/status", params={"id": invoice_id}).json()
+        health = server.client.get(
+            "/api/invoice/status", params={"id": invoice_id}, headers={"x-mock-enum-style": "string"}
+        ).json()
         hooks = server.client.get("/_mock/webhooks").json()
     finally:
         server.stop()

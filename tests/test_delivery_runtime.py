@@ -16,6 +16,7 @@ from .helpers import RawReceiver, eventually
 from .test_webhooks import SECRET, advance, frozen, make_client, new_invoice
 
 OTHER = {"x-auth-key": "other", "x-auth-secret": "other-secret"}
+NAMES = {"x-mock-enum-style": "string"}  # enums read by name
 
 
 def hook_state(c: TestClient, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -125,12 +126,12 @@ def test_each_account_has_its_own_clock_and_timers() -> None:
         moved = c.post("/_mock/clock/advance", json={"duration": "30d"}, headers=OTHER)
         assert moved.status_code == 200 and moved.json()["Now"] > a_now
         assert c.post("/_mock/deliveries/idle", headers=OTHER).json()["Pending"] == 0
-        assert c.get("/api/invoice/status", params={"id": invoice["Id"]}).json() == "Unpaid"
+        assert c.get("/api/invoice/status", params={"id": invoice["Id"]}, headers=NAMES).json() == "Unpaid"
         assert c.get("/_mock/clock").json()["Now"] == a_now
         c.post("/_mock/deliveries/settle")
         assert len(sink.received) == arrived  # A's webhook heard nothing of B's month
         advance(c, 30 * 86400)  # A's own advance does make it overdue
-        assert c.get("/api/invoice/status", params={"id": invoice["Id"]}).json() == "Overdue"
+        assert c.get("/api/invoice/status", params={"id": invoice["Id"]}, headers=NAMES).json() == "Overdue"
 
 
 def test_settle_and_idle_touch_only_the_calling_accounts_timers() -> None:

@@ -312,11 +312,11 @@ def test_order_and_product_amounts_through_the_api(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("item", "field"),
     [
-        ({"Cost": -1, "Quantity": 1}, "Items.Cost"),
-        ({"Cost": 1, "Quantity": -2}, "Items.Quantity"),
-        ({"Cost": 1, "Quantity": 1, "DiscountPercentage": 150}, "Items.DiscountPercentage"),
-        ({"Cost": 1e13, "Quantity": 1}, "Items.Cost"),
-        ({"Cost": 1e300, "Quantity": 1e300}, "Items.Quantity"),
+        ({"Cost": -1, "Quantity": 1}, "Items[0].Cost"),
+        ({"Cost": 1, "Quantity": -2}, "Items[0].Quantity"),
+        ({"Cost": 1, "Quantity": 1, "DiscountPercentage": 150}, "Items[0].DiscountPercentage"),
+        ({"Cost": 1e13, "Quantity": 1}, "Items[0].Cost"),
+        ({"Cost": 1e300, "Quantity": 1e300}, "Items[0].Quantity"),
     ],
 )
 def test_impossible_figures_are_refused(

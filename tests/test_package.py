@@ -37,14 +37,14 @@ def test_every_option_reads_from_the_environment() -> None:
             "ENVOICE_MOCK_PORT": "9191",
             "ENVOICE_MOCK_SEED": "7",
             "ENVOICE_MOCK_ANY_KEY": "true",
-            "ENVOICE_MOCK_ENUM_STYLE": "int",
+            "ENVOICE_MOCK_ENUM_STYLE": "string",
             "ENVOICE_MOCK_ACCOUNTS": "a:b,c:d",
             "ENVOICE_MOCK_RETRY_SCHEDULE": "realistic",
             "ENVOICE_MOCK_PROBE_INTERVAL": "2m",
             "ENVOICE_MOCK_WEBHOOKS": "http://127.0.0.1:9/x",
         }
     )
-    assert (settings.port, settings.seed, settings.any_key, settings.enum_style) == (9191, 7, True, "int")
+    assert (settings.port, settings.seed, settings.any_key, settings.enum_style) == (9191, 7, True, "string")
     assert settings.accounts == (("a", "b"), ("c", "d"))
     assert settings.retry_schedule[0] == 60 and settings.probe_interval == 120
     assert settings.all_accounts[0] == ("sandbox-key", "sandbox-secret")

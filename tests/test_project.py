@@ -39,3 +39,17 @@ def test_the_tree_is_ruff_clean() -> None:
         pytest.skip("ruff is not installed (pip install -e '.[test]' brings it)")
     result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_package_is_mypy_strict_clean() -> None:
+    mypy = str(Path(sys.executable).parent / "mypy")
+    if not Path(mypy).exists():
+        pytest.skip("mypy is not installed (pip install -e '.[test]' brings it)")
+    result = subprocess.run(
+        [mypy, "--config-file", str(ROOT / "pyproject.toml"), str(ROOT / "envoice_mock")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout

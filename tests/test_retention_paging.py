@@ -102,3 +102,12 @@ def test_activities_in_memory_are_bounded_and_documents_keep_the_retained_ones(r
     # Repeated strings are stored once: one share link object for all views of the invoice.
     views = [a for a in account.activities if a.get("InvoiceId") == invoice]
     assert len({id(a["Link"]) for a in views}) == 1
+
+
+def test_a_reset_is_never_answered_from_the_cache_of_the_account_before_it(client: TestClient) -> None:
+    before = client.get("/api/invoice/all", params={"pageSize": 5}).json()["Result"]
+    assert client.post("/_mock/reset").status_code == 200
+    after = client.get("/api/invoice/all", params={"pageSize": 5}).json()["Result"]
+    assert {i["Id"] for i in before}.isdisjoint(i["Id"] for i in after)  # ids are never reused
+    for invoice in after:
+        assert client.get("/api/invoice/details", params={"id": invoice["Id"]}).status_code == 200

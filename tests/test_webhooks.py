@@ -262,7 +262,7 @@ def test_clock_advance_makes_invoices_overdue_with_an_activity(sink: Sink) -> No
         invoice = new_invoice(c)
         c.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
         advance(c, 15 * 86400)
-        assert c.get("/api/invoice/status", params={"id": invoice["Id"]}).json() == "Overdue"
+        assert c.get("/api/invoice/status", params={"id": invoice["Id"]}).json() == 3  # Overdue
         arrivals = sink.wait_count(4)
     assert json.loads(arrivals[-1]["Body"])["Activity"]["Type"] == 13  # Overdue
 

@@ -1,0 +1,82 @@
+"""What client input may contain: storable text, ASCII integers of sane length, finite JSON.
+
+Checked where input is decoded, before anything reaches the store, so a refused request
+changes nothing and nothing stored can later fail to encode (a lone UTF-16 surrogate cannot be
+written as UTF-8; NUL and other control characters cannot be carried by XML).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from .faults import ApiFault
+
+MAX_INT_DIGITS = 40  # far beyond any id or amount; Python refuses more than 4,300 anyway
+# Characters XML 1.0 cannot carry (tab, newline and carriage return are fine), and surrogates.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_INT = re.compile(r"\s*(-?)([0-9]+)\s*", re.ASCII)
+
+
+def ascii_int(text: str) -> int | None:
+    """The integer written in ASCII digits (optionally signed), or None.
+
+    Unicode digits such as `²` or `٣` are not integers here; more than MAX_INT_DIGITS digits
+    raise a ValueError that says so.
+    """
+    found = _INT.fullmatch(text)
+    if not found:
+        return None
+    if len(found.group(2)) > MAX_INT_DIGITS:
+        raise ValueError(f"has more than {MAX_INT_DIGITS} digits")
+    return int(found.group(1) + found.group(2))
+
+
+def unstorable(text: str) -> str | None:
+    """A description of the first character that cannot be stored, or None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return f"contains a character that cannot be stored (U+{ord(found.group()):04X})"
+
+
+def check_text(value: Any, path: str = "") -> None:
+    """Raise a 400 naming the field when any key or string in `value` cannot be stored."""
+    if isinstance(value, str):
+        problem = unstorable(value)
+        if problem:
+            raise ApiFault(400, "InvalidCharacter", problem, field=path or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            check_text(key, sub)
+            check_text(item, sub)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_text(item, f"{path}[{i}]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ApiFault(400, "MalformedJson", f"{name} is not a JSON number; send a finite number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ApiFault(400, "MalformedJson", f"The number {text[:40]} is too large.")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ApiFault(
+            400, "MalformedJson", f"An integer in the request body has more than {MAX_INT_DIGITS} digits."
+        )
+    return int(text)
+
+
+def loads(text: str) -> Any:
+    """json.loads that refuses NaN, Infinity, overflowing floats and giant integers (400)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
