@@ -102,15 +102,6 @@ class Outbox:
         """Attempts of new activities queued, ready or in flight for a webhook."""
         return self._owed.get(hook_id, 0)
 
-    def queued(self, hook_ids: set[str] | None = None) -> int:
-        """Attempts waiting in timers or lanes (of these webhooks, or all)."""
-        timers = sum(
-            len(h) if hook_ids is None else sum(1 for j in h if j.hook_id in hook_ids)
-            for h in self._timers.values()
-        )
-        lanes = sum(len(lane) for hid, lane in self._lanes.items() if hook_ids is None or hid in hook_ids)
-        return timers + lanes
-
     def next_in(self, account: str | None = None) -> float | None:
         """Virtual seconds until the next timer (of one account, or of any), or None."""
         keys: Iterable[str] = (account,) if account is not None else self._timers

@@ -347,13 +347,13 @@ class WebhookEngine:
         return len(activities)
 
     def pending_count(self, account: AccountLike | None = None) -> int:
-        """Attempts queued or in flight, plus held activities (for one account, or all)."""
-        hooks = [
-            h for key, hs in self.hooks.items() if account is None or key == account.key for h in hs.values()
-        ]
-        ids = None if account is None else {h.id for h in hooks}
-        inflight = sum(1 for key in self._inflight.values() if account is None or key == account.key)
-        return self.outbox.queued(ids) + sum(len(h.held) for h in hooks) + inflight
+        """What the account's webhooks (or all) are owed: the sum of their `Pending` counts."""
+        return sum(
+            len(h.held) + self.outbox.owed(h.id)
+            for key, hs in self.hooks.items()
+            if account is None or key == account.key
+            for h in hs.values()
+        )
 
     def next_in(self, account: AccountLike | None = None) -> float | None:
         """Virtual seconds until the account's next queued attempt (or anyone's), if any."""
