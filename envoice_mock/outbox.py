@@ -80,6 +80,10 @@ class Outbox:
             del self._lanes[hook_id]
         return job
 
+    def ready_hooks(self) -> list[str]:
+        """Webhooks with attempts waiting in their lanes."""
+        return list(self._lanes)
+
     def take_all(self, hook_id: str) -> list[Job]:
         """Empty a webhook's lane (in lane order)."""
         lane = self._lanes.pop(hook_id, [])

@@ -431,6 +431,8 @@ class WebhookEngine:
         if self._poster is None:
             self._poster = AiohttpPoster(self.settings.delivery_timeout)
         self._resume_after_restart()
+        for hook_id in self.outbox.ready_hooks():  # left waiting by an earlier stop
+            self._pump(hook_id)
         self._task = asyncio.create_task(self._run(), name="envoice-mock-dispatcher")
 
     async def stop(self) -> None:
