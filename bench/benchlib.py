@@ -7,8 +7,11 @@ Only 127.0.0.1 is ever a target. Scripts import it as `from benchlib import ...`
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import math
+import shlex
 import shutil
 import socket
 import subprocess
@@ -101,6 +104,39 @@ def stop(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=5)
 
 
+def add_server_args(ap: argparse.ArgumentParser) -> None:
+    """--server-cmd and --cwd: which mock to start (another checkout gives "before" figures)."""
+    ap.add_argument("--server-cmd", default=f"{sys.executable} -m envoice_mock", help="how to run the mock")
+    ap.add_argument("--cwd", default=str(REPO), help="directory to start the server in")
+
+
+def start_mock(server_cmd: str, cwd: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`<server_cmd> serve --port <free> --log-level warning <args>` in `cwd`, once its health check
+    answers; answers the process and its port (its output goes to a temporary log)."""
+    import tempfile
+
+    port = free_port()
+    log = Path(tempfile.mkstemp(prefix="envoice-mock-bench-", suffix=".log")[1])
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*shlex.split(server_cmd), "serve", "--port", str(port), "--log-level", "warning", *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(f"http://{HOST}:{port}/_mock/health", server, 60, "envoice-mock", log)
+    except BaseException:
+        stop(server)
+        raise
+    return server, port
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process in KiB (Linux), 0 when unknown."""
+    return round((rss_mib(pid) or 0) * 1024)
+
+
 def rss_mib(pid: int) -> float | None:
     """Resident memory of a process in MiB (Linux), or None."""
     try:
@@ -128,6 +164,18 @@ def parse_head(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
         name, _, value = raw.partition(b":")
         headers[name.strip().lower()] = value.strip()
     return lines[0], headers
+
+
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP/1.1 answer with a Content-Length; answers its status line (with the body
+    appended when the status is not 2xx)."""
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    body = await reader.readexactly(length)
+    return status if status[9:10] == b"2" else status + body
 
 
 # --------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class ChaosEngine:
         account: str | None = None,
     ) -> dict[str, Any]:
         """Install (or, for replay/clear, perform) a directive; returns what was done."""
-        now = self.engine.clock.seconds()
+        now = self.engine.clock.seconds(account)
         name, o = parse_directive(directive, now)
         where = f"chaos {name}"
         if name == "clear":
@@ -216,7 +216,7 @@ class ChaosEngine:
     # --- the engine's hooks -------------------------------------------------------------
     def on_enqueue(self, hook: Webhook, jobs: list[Job]) -> list[Job]:
         """Reorder: hold live jobs until the window fills, then release them shuffled/reversed."""
-        now = self.engine.clock.seconds()
+        now = self.engine.clock.seconds(hook.account)
         rule = next((r for r in self.rules if r.kind == "reorder" and r.live(now, hook)), None)
         if rule is None:
             return jobs
@@ -232,8 +232,9 @@ class ChaosEngine:
         plan = Plan()
         if job.kind in ("duplicate",):
             return plan
-        now = self.engine.clock.seconds()
-        self.rules = [r for r in self.rules if r.live(now) or r.buffer]
+        clock = self.engine.clock
+        self.rules = [r for r in self.rules if r.live(clock.seconds(r.account)) or r.buffer]
+        now = clock.seconds(hook.account)
         for rule in self.rules:
             if not rule.live(now, hook):
                 continue

@@ -82,6 +82,11 @@ def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         type=CONCURRENCY,
         help="attempts in flight per webhook (default 1: a healthy receiver sees activities in order)",
     )
+    p.add_argument(
+        "--request-timeout",
+        type=DURATION,
+        help="a client must finish sending a request within this; slow or silent connections are closed (10s)",
+    )
     p.add_argument("--state-file", help="SQLite file that keeps state across restarts (default: memory only)")
     p.add_argument("--clock-start", type=INSTANT, help="start the clock at this instant (virtual time)")
     p.add_argument(
@@ -117,14 +122,13 @@ def serve(args: argparse.Namespace) -> int:
     """Bind the port, build the runtime, print the banner, then run uvicorn until stopped."""
     import json
 
-    import uvicorn
-
     from .app import create_app
     from .banner import banner_fields, banner_lines
     from .config import settings_from_env
     from .listen import bind_listener
     from .logconfig import configure_logging
     from .serverlog import DeliveryLog, RequestLog
+    from .serving import MockServer
     from .startup import existing_dir, start_runtime
 
     overrides = {
@@ -143,6 +147,7 @@ def serve(args: argparse.Namespace) -> int:
         "probe_interval": args.probe_interval,
         "delivery_timeout": args.delivery_timeout,
         "delivery_concurrency": args.delivery_concurrency,
+        "request_timeout": args.request_timeout,
         "state_file": Path(args.state_file) if args.state_file else None,
         "clock_start": args.clock_start,
         "clock_speed": args.clock_speed,
@@ -174,8 +179,7 @@ def serve(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "listening", **fields}, ensure_ascii=False), flush=True)
     else:
         print("\n".join(banner_lines(fields)), flush=True)
-    config = uvicorn.Config(RequestLog(app), log_config=None, access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    MockServer(RequestLog(app), runtime, log_config=None, access_log=False).run(sockets=[sock])
     return 0
 
 

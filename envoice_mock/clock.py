@@ -4,6 +4,10 @@ A clock is an origin instant plus elapsed real time times a speed, plus manual a
 Speed 1 with the current instant as origin is the wall clock; speed 0 is a frozen virtual
 clock that moves only when advanced, which is how tests and scenarios run hours of retry
 schedule in milliseconds.
+
+Each account sees the server's clock plus its own offset: `seconds(account)`, `now(account)`
+and `advance(s, account)` read and move one account's time line only, so one account moving
+its clock three days forward changes nothing for another.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Clock:
         self.origin = (origin or datetime.now(UTC)).astimezone(UTC)
         self.speed = speed
         self._advanced = 0.0
+        self._offsets: dict[str, float] = {}  # account key -> seconds it advanced on its own
         self._listeners: list[Callable[[], None]] = []
 
     @classmethod
@@ -39,22 +44,30 @@ class Clock:
         """True when time does not follow the wall clock one to one."""
         return self.speed != 1.0 or self._advanced != 0.0
 
-    def now(self) -> datetime:
-        """The current instant, timezone-aware UTC."""
-        return self.origin + timedelta(seconds=self.seconds())
+    def now(self, account: str | None = None) -> datetime:
+        """The current instant (of the server, or of one account), timezone-aware UTC."""
+        return self.origin + timedelta(seconds=self.seconds(account))
 
-    def seconds(self) -> float:
-        """Seconds since the origin."""
-        return (self._monotonic() - self._real_origin) * self.speed + self._advanced
+    def seconds(self, account: str | None = None) -> float:
+        """Seconds since the origin (on the server's time line, or on one account's)."""
+        base = (self._monotonic() - self._real_origin) * self.speed + self._advanced
+        return base + self._offsets.get(account, 0.0) if account is not None else base
 
-    def advance(self, seconds: float) -> datetime:
-        """Move time forward and tell the listeners (timers re-check what fell due)."""
+    def offset(self, account: str) -> float:
+        """How far an account's clock runs ahead of the server's."""
+        return self._offsets.get(account, 0.0)
+
+    def advance(self, seconds: float, account: str | None = None) -> datetime:
+        """Move time forward (the server's, or one account's) and tell the listeners."""
         if seconds < 0:
             raise ValueError("time only moves forward")
-        self._advanced += seconds
+        if account is None:
+            self._advanced += seconds
+        else:
+            self._offsets[account] = self._offsets.get(account, 0.0) + seconds
         for listener in list(self._listeners):
             listener()
-        return self.now()
+        return self.now(account)
 
     def real_delay(self, virtual_seconds: float) -> float | None:
         """How long to really wait for `virtual_seconds` to pass; None when never (frozen)."""
@@ -67,14 +80,15 @@ class Clock:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def describe(self) -> dict[str, object]:
-        """The clock's state for the control API."""
+    def describe(self, account: str | None = None) -> dict[str, object]:
+        """The clock's state for the control API (as one account sees it)."""
+        advanced = self._advanced + (self.offset(account) if account is not None else 0.0)
         return {
-            "Now": iso(self.now()),
+            "Now": iso(self.now(account)),
             "Origin": iso(self.origin),
             "Speed": self.speed,
-            "AdvancedSeconds": self._advanced,
-            "Virtual": self.is_virtual,
+            "AdvancedSeconds": round(advanced, 3),
+            "Virtual": self.speed != 1.0 or advanced != 0.0,
         }
 
 

@@ -136,6 +136,7 @@ class Settings:
     probe_interval: float = 10.0
     delivery_timeout: float = 5.0
     delivery_concurrency: int = 1
+    request_timeout: float = 10.0  # a client must finish sending each request within this
     state_file: Path | None = None
     clock_start: datetime | None = None
     clock_speed: float = 1.0
@@ -154,6 +155,8 @@ class Settings:
             raise SettingsError("probe interval must be positive")
         if self.delivery_timeout <= 0:
             raise SettingsError("delivery timeout must be positive")
+        if self.request_timeout <= 0:
+            raise SettingsError("request timeout must be positive")
         if self.delivery_concurrency < 1:
             raise SettingsError("delivery concurrency must be 1 or more")
         if self.clock_speed < 0:
@@ -202,6 +205,7 @@ _ENV_PARSERS: dict[str, Any] = {
     "probe_interval": parse_duration,
     "delivery_timeout": parse_duration,
     "delivery_concurrency": parse_concurrency,
+    "request_timeout": parse_duration,
     "state_file": Path,
     "clock_start": parse_instant,
     "clock_speed": parse_speed,

@@ -6,6 +6,8 @@ sees only that account; answers are JSON, errors use the API's fault envelope.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from typing import Any
@@ -21,9 +23,10 @@ from .codecs import decode_body
 from .config import SettingsError, parse_duration
 from .faults import ApiFault
 from .hardening import SHARE_PAGE_POLICY
-from .inputs import MAX_INT_DIGITS, ascii_int
+from .inputs import MAX_INT_DIGITS
 from .limits import check_clock_advance
 from .pages import render_html
+from .paging import cursor, limit_of, link_next
 from .pdfdoc import render_pdf
 from .routing import EXPECTED_ERRORS, authenticate, fault_of, fault_response, read_body, respond, runtime_of
 from .sheet import GATEWAY_NAMES, build_sheet
@@ -96,26 +99,32 @@ async def reset(request: Request) -> Response:
 
 
 async def activities(request: Request) -> Response:
-    """The account's activities in the order they happened."""
+    """The account's activities in the order they happened, a page at a time:
+    `?since=<activity id>&limit=<n>` (default 1000); a `Link` header names the next page."""
     account = authenticate(request)
     runtime = runtime_of(request)
+    since = cursor(request, "since", "an activity id")
+    limit = limit_of(request)
     rows = account.activities
-    since = request.query_params.get("since")
-    if since:
-        after = _id_param(since, "since")
-        rows = [a for a in rows if a["Id"] > after]
-    return respond(request, [runtime.webhooks.activity_payload(a) | {"TypeName": a["Type"]} for a in rows])
+    start = bisect.bisect_right(rows, since, key=lambda a: a["Id"]) if since else 0
+    page = rows[start : start + limit + 1]
+    payload = runtime.webhooks.activity_payload
+    response = respond(request, [payload(a) | {"TypeName": a["Type"]} for a in page[:limit]])
+    if len(page) > limit:
+        link_next(request, response, page[limit - 1]["Id"], limit)
+    return response
 
 
 async def clock_get(request: Request) -> Response:
-    """The clock's state."""
-    authenticate(request)
-    return respond(request, runtime_of(request).clock.describe())
+    """The calling account's clock."""
+    account = authenticate(request)
+    return respond(request, runtime_of(request).clock.describe(account.key))
 
 
 async def clock_advance(request: Request) -> Response:
-    """Move virtual time forward by `seconds` (or a duration such as "3d") and fire what falls due."""
-    authenticate(request)
+    """Move the calling account's virtual time forward by `seconds` (or a duration such as "3d")
+    and fire what falls due for it; other accounts' clocks and timers are untouched."""
+    account = authenticate(request)
     body = await json_body(request)
     raw = body.get("seconds", body.get("duration"))
     if raw is None:
@@ -127,9 +136,9 @@ async def clock_advance(request: Request) -> Response:
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="seconds") from None
     runtime = runtime_of(request)
-    check_clock_advance(runtime.clock.seconds(), seconds, runtime.clock.origin.year)
-    await runtime.advance(seconds)
-    return respond(request, runtime.clock.describe())
+    check_clock_advance(runtime.clock.seconds(account.key), seconds, runtime.clock.origin.year)
+    await runtime.advance(seconds, account.key)
+    return respond(request, runtime.clock.describe(account.key))
 
 
 async def client_event(request: Request) -> Response:
@@ -170,17 +179,6 @@ def _amount(body: dict[str, Any]) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise ApiFault(400, "InvalidValue", "must be a finite number", field="amount")
     return float(raw)
-
-
-def _id_param(text: str, name: str) -> int:
-    """A non-negative id from the query string (ASCII digits), or a 400 naming the parameter."""
-    try:
-        value = ascii_int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise ApiFault(400, "InvalidValue", f"{name} must be an activity id (digits 0-9)", field=name)
-    return value
 
 
 async def shared_page(request: Request) -> Response:
@@ -297,17 +295,21 @@ async def webhooks_delete(request: Request) -> Response:
 
 
 async def deliveries(request: Request) -> Response:
-    """Every delivery attempt, filtered by webhook, activity or outcome."""
+    """Delivery attempts, filtered by webhook, activity or outcome, a page at a time:
+    `?since=<Seq>&limit=<n>` (default 1000); a `Link` header names the next page."""
     account = authenticate(request)
     q = request.query_params
-    activity = q.get("activity")
+    activity = cursor(request, "activity", "an activity id") if q.get("activity") else None
+    since = cursor(request, "since", "a delivery Seq")
+    limit = limit_of(request)
     rows = runtime_of(request).webhooks.log(
-        account,
-        webhook=q.get("webhook"),
-        activity=_id_param(activity, "activity") if activity else None,
-        outcome=q.get("outcome"),
+        account, webhook=q.get("webhook"), activity=activity, outcome=q.get("outcome"), since=since
     )
-    return respond(request, rows)
+    page = list(itertools.islice(rows, limit + 1))
+    response = respond(request, page[:limit])
+    if len(page) > limit:
+        link_next(request, response, page[limit - 1]["Seq"], limit)
+    return response
 
 
 async def settle(request: Request) -> Response:
@@ -317,19 +319,20 @@ async def settle(request: Request) -> Response:
     runtime = runtime_of(request)
     if (await json_body(request)).get("flush"):
         runtime.chaos.flush(account.key)
-    await runtime.webhooks.settle_due()
-    nxt = runtime.webhooks.next_due()
+    await runtime.webhooks.settle_due(account.key)
+    nxt = runtime.webhooks.next_in(account)
     return respond(
         request,
         {
             "Pending": runtime.webhooks.pending_count(account),
-            "NextDueIn": None if nxt is None else max(0.0, nxt - runtime.clock.seconds()),
+            "NextDueIn": None if nxt is None else max(0.0, nxt),
         },
     )
 
 
 async def idle(request: Request) -> Response:
-    """Deliver everything, moving virtual time to each next due attempt (at most `max`, default 1d)."""
+    """Deliver everything of the calling account, moving its virtual time to each next due attempt
+    (at most `max`, default 1d)."""
     account = authenticate(request)
     runtime = runtime_of(request)
     body = await json_body(request)
@@ -337,16 +340,18 @@ async def idle(request: Request) -> Response:
         limit = parse_duration(86400 if body.get("max") is None else body["max"])
     except SettingsError as exc:
         raise ApiFault(400, "InvalidValue", str(exc), field="max") from None
-    check_clock_advance(runtime.clock.seconds(), limit, runtime.clock.origin.year)
+    check_clock_advance(runtime.clock.seconds(account.key), limit, runtime.clock.origin.year)
     runtime.chaos.flush(account.key)
-    before = runtime.clock.seconds()
-    await runtime.webhooks.run_until_idle(max_virtual=limit, on_advance=runtime.sweep)
+    before = runtime.clock.seconds(account.key)
+    await runtime.webhooks.run_until_idle(
+        max_virtual=limit, on_advance=lambda: runtime.sweep(account.key), account=account.key
+    )
     return respond(
         request,
         {
             "Pending": runtime.webhooks.pending_count(account),
-            "AdvancedSeconds": runtime.clock.seconds() - before,
-            "Now": runtime.clock.describe()["Now"],
+            "AdvancedSeconds": runtime.clock.seconds(account.key) - before,
+            "Now": runtime.clock.describe(account.key)["Now"],
         },
     )
 

@@ -243,9 +243,7 @@ async def delivery_detail(request: Request) -> Response:
     account = authenticate(request)
     runtime = runtime_of(request)
     delivery_id = request.path_params["id"]
-    record = next(
-        (r for r in reversed(runtime.webhooks.log(account)) if r["DeliveryId"] == delivery_id), None
-    )
+    record = next((r for r in runtime.webhooks.log(account) if r["DeliveryId"] == delivery_id), None)
     if record is None:
         raise ApiFault(404, "NotFound", f"There is no delivery attempt {delivery_id!r} (or it is too old).")
     return respond(request, attempt_detail(runtime, account.key, record))
@@ -261,10 +259,11 @@ def attempt_detail(runtime: Runtime, account: str, record: dict[str, Any]) -> di
         out["Payload"] = json.loads(body)
     except ValueError:
         out["Payload"] = None
-    out["Sent"] = captured is not None
+    out["Sent"] = captured is not None or out.get("Answer") is not None
     out["RequestHeaders"] = captured["Headers"] if captured else None
-    out["Answer"] = captured["Answer"] if captured else None
-    out["AnswerTruncated"] = captured["AnswerTruncated"] if captured else False
+    if "Answer" not in out:  # the delivery log keeps the answer's start itself since it is bounded
+        out["Answer"] = captured["Answer"] if captured else None
+        out["AnswerTruncated"] = captured["AnswerTruncated"] if captured else False
     out["SignatureValid"] = verify_signature(body, hook.secret) if hook else None
     out["StandardSignatureValid"] = None
     if hook and captured:

@@ -10,6 +10,7 @@ from .clock import Clock
 from .config import Settings
 from .faults import ApiFault
 from .provisioning import provision
+from .retention import Retention
 from .schema import Coercer, Renderer
 from .spec import Spec, load_spec
 from .store import Store
@@ -53,6 +54,7 @@ class Runtime:
     chaos: ChaosEngine
     renderers: dict[str, Renderer] = field(default_factory=dict)
     responses: ResponseCache = field(default_factory=ResponseCache)
+    retention: Retention = field(default_factory=Retention)
     errors: list[str] = field(default_factory=list)  # unhandled errors (the pytest plugin re-raises them)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -75,14 +77,16 @@ class Runtime:
             renderer = self.renderers[style] = Renderer(self.spec, style)
         return renderer
 
-    async def advance(self, seconds: float) -> None:
-        """Move the clock forward, stopping at every timer that falls due on the way, so retries,
-        probes and due dates fire at their own instants, in order."""
-        target = self.clock.seconds() + seconds
-        await self.webhooks.run_until_idle(max_virtual=seconds, on_advance=self.sweep)
-        self.clock.advance(max(0.0, target - self.clock.seconds()))
-        self.sweep()
-        await self.webhooks.settle_due()
+    async def advance(self, seconds: float, account: str | None = None) -> None:
+        """Move one account's clock (or the server's) forward, stopping at every timer that falls
+        due on the way, so retries, probes and due dates fire at their own instants, in order."""
+        target = self.clock.seconds(account) + seconds
+        await self.webhooks.run_until_idle(
+            max_virtual=seconds, on_advance=lambda: self.sweep(account), account=account
+        )
+        self.clock.advance(max(0.0, target - self.clock.seconds(account)), account)
+        self.sweep(account)
+        await self.webhooks.settle_due(account)
 
     def close(self) -> None:
         """Release the state file (its lock too); idempotent."""
@@ -91,8 +95,11 @@ class Runtime:
             journal.close()
             self.store.journal = self.webhooks.journal = None
 
-    def sweep(self) -> int:
-        """Run the overdue sweep over every account."""
+    def sweep(self, account: str | None = None) -> int:
+        """Run the overdue sweep over one account (or every account), each on its own clock."""
+        if account is not None:
+            found = self.store.accounts.get(account)
+            return self.store.sweep_overdue(found) if found is not None else 0
         return sum(self.store.sweep_overdue(a) for a in list(self.store.accounts.values()))
 
 
@@ -109,6 +116,8 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
     store = Store(spec, settings, clock, journal=journal)
     webhooks = WebhookEngine(settings, clock, journal=journal, activity_types=spec.enums["ActivityType"])
     store.listeners.append(webhooks.on_activity)
+    retention = Retention()
+    store.listeners.append(retention.on_activity)  # after delivery is queued: compact, then trim
     try:
         if journal:
             journal.restore(store, webhooks)
@@ -126,4 +135,5 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
         webhooks=webhooks,
         coercer=Coercer(spec),
         chaos=chaos,
+        retention=retention,
     )

@@ -447,6 +447,17 @@ class ScenarioRunner:
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.request(method, path, **kwargs)
 
+    async def _every(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every row of a paged control-plane list, following its `Link: rel="next"` pages."""
+        rows: list[dict[str, Any]] = []
+        response = await self._call("GET", path, params=params)
+        while True:
+            rows += response.json()
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return rows
+            response = await self._call("GET", following)
+
     async def run(self) -> Report:
         """Register the target, run every step, settle deliveries, judge the expectations."""
         sc = self.scenario
@@ -455,7 +466,7 @@ class ScenarioRunner:
         if hook.status_code != 201:
             raise ScenarioError(f"could not register the target webhook: {hook.status_code} {hook.text}")
         self._hook_id = hook.json()["Id"]
-        activities = (await self._call("GET", "/_mock/activities")).json()
+        activities = await self._every("/_mock/activities")
         self._first_activity = activities[-1]["Id"] if activities else 0
         try:
             for step in sc.steps:
@@ -551,7 +562,7 @@ class ScenarioRunner:
             await asyncio.sleep(min(0.5, r.get("NextDueIn") or 0.5))
 
     async def _show_deliveries(self) -> None:
-        rows = (await self._call("GET", "/_mock/deliveries", params={"webhook": self._hook_id})).json()
+        rows = await self._every("/_mock/deliveries", webhook=self._hook_id)
         if not self.verbose:
             self._progress(rows[self._shown :])
             self._shown = len(rows)
@@ -583,12 +594,10 @@ class ScenarioRunner:
         )
 
     async def _collect(self) -> None:
-        self.report.deliveries = (
-            await self._call("GET", "/_mock/deliveries", params={"webhook": self._hook_id})
-        ).json()
+        self.report.deliveries = await self._every("/_mock/deliveries", webhook=self._hook_id)
         hooks = (await self._call("GET", "/_mock/webhooks")).json()
         self.report.webhook = next((h for h in hooks if h["Id"] == self._hook_id), {})
-        acts = (await self._call("GET", "/_mock/activities", params={"since": self._first_activity})).json()
+        acts = await self._every("/_mock/activities", since=self._first_activity)
         self.report.activities = acts
 
     def _judge(self) -> None:

@@ -60,7 +60,7 @@ def seed_account(store: Store, account: Account) -> None:
     src = SeededSource(store.settings.seed, "data", account.key)
     rng = src.rng
     fake = src.faker()
-    created = store.clock.now().replace(microsecond=0)
+    created = store.clock.now(account.key).replace(microsecond=0)
     anchor = min(parse_iso(str(cfg.get("anchor", "2024-01-01T00:00:00+00:00"))), created)
     span = float(cfg.get("history_days", 365))
     counts: dict[str, int] = cfg.get("counts") or {}

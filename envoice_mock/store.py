@@ -184,9 +184,9 @@ class Store:
         """Make `now()` answer `moment` (seeding writes history this way); None: the clock again."""
         self._now_override = moment
 
-    def now(self) -> datetime:
-        """The store's notion of now: the clock, or the instant seeding is replaying."""
-        return self._now_override or self.clock.now()
+    def now(self, account: Account | None = None) -> datetime:
+        """The store's notion of now: the (account's) clock, or the instant seeding is replaying."""
+        return self._now_override or self.clock.now(account.key if account is not None else None)
 
     # --- accounts -----------------------------------------------------------------------
     def authenticate(self, key: str | None, secret: str | None) -> Account | None:
@@ -250,7 +250,7 @@ class Store:
         )
         account.sequences.update(sequences or {})
         account.blocks.extend(blocks or [])
-        account.sweep_floor = iso(self.now())
+        account.sweep_floor = iso(self.now(account))
         self.accounts[key] = self.own(account)
         journal, self.journal = self.journal, None  # seeding writes once, below, in one commit
         try:
@@ -301,9 +301,11 @@ class Store:
         with self.journal.transaction() if self.journal else contextlib.nullcontext():
             if self.journal:
                 self.journal.forget_account(account.key)
-            return self.add_account(
+            fresh = self.add_account(
                 account.key, account.secret, sequences=carried, id_base=account.id_base, blocks=account.blocks
             )
+        fresh.version += account.version + 1  # never answered from a cache of the account before
+        return fresh
 
     # --- reading ------------------------------------------------------------------------
     def reference(self, table: str) -> list[Any]:
@@ -389,7 +391,7 @@ class Store:
         if res.number and row.get("Number"):
             self._check_number_free(account, kind, row["Number"], None)
         row["Id"] = account.next_id(kind)
-        row["CreatedOn"] = iso(self.now())
+        row["CreatedOn"] = iso(self.now(account))
         row.setdefault("UserId", account.user_id)
         if res.number or kind in ("product",):
             row["AccessToken"] = self._token(account, kind, row["Id"])
@@ -518,7 +520,7 @@ class Store:
             )
         client = account.table("client").get(est.get("ClientId", 0))
         due_days = (client or {}).get("DefaultDueDateInDays") or 15
-        now = self.now()
+        now = self.now(account)
         items = []
         for item in clone(est.get("Items") or []):
             item.pop("Id", None)
@@ -614,7 +616,7 @@ class Store:
         heap = account.due_heap
         if not heap:
             return 0
-        now = self.now().timestamp()
+        now = self.now(account).timestamp()
         if heap[0][0] >= now:
             return 0
         with self.unit(account):
@@ -662,7 +664,7 @@ class Store:
             "Link": self.share_link(account, kind, row),
             id_field: row["Id"],
             number_field: row.get("Number"),
-            "CreatedOn": iso(extra.pop("when", None) or self.now()),
+            "CreatedOn": iso(extra.pop("when", None) or self.now(account)),
             "UserId": account.user_id,
         }
         if kind == "estimation" and row.get("InvoiceId"):
@@ -840,7 +842,7 @@ class Store:
         payment = {
             "Id": account.next_id("payment"),
             "Amount": amount,
-            "PaidOn": iso(self.now()),
+            "PaidOn": iso(self.now(account)),
             "Type": ptype,
             "IsAutomatic": automatic,
             "ReferenceId": f"PAY-{account.sequences.get('payment', 0):06d}",

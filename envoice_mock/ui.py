@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
+from collections import deque
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -149,14 +150,15 @@ async def signout(request: Request) -> Response:
 
 async def state(request: Request) -> Response:
     """Everything the page starts from, with the event id to resume the stream after."""
+    from .events import delivery_summary
     from .live import live_of
 
     account = authenticate(request)
     runtime = runtime_of(request)
     live = live_of(request)
     last_event = live.bus.last_id(account.key)
-    log = runtime.webhooks.log(account)
-    deliveries = [{k: v for k, v in r.items() if k != "Body"} for r in log[-SNAPSHOT_DELIVERIES:]]
+    log = deque(runtime.webhooks.log(account), maxlen=SNAPSHOT_DELIVERIES)  # the newest attempts
+    deliveries = [delivery_summary(r) for r in log]
     activities = [
         runtime.webhooks.activity_payload(a) | {"TypeName": a["Type"]}
         for a in account.activities[-SNAPSHOT_ACTIVITIES:]

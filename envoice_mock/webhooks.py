@@ -10,6 +10,13 @@ before it happened. Attempts run on the injectable clock's time line:
   are held, and one probe (the oldest held activity) is sent every probe interval.
 * catch-up: when a probe gets 200 the webhook is `healthy` again and receives everything it
   missed, in chronological order (CreatedOn, then Id), before live deliveries resume.
+* stalled: after an attempt times out, the webhook gets only retries (and probes) until a
+  receiver answers again, so a receiver that never answers costs one timeout per step of the
+  schedule, not one per queued activity, and reaches `failing` on the schedule.
+
+Anything that goes wrong inside an attempt, the engine's own bugs included, is a failed
+attempt: logged with the error and retried on the schedule. Each account's attempts wait on
+that account's own time line (see outbox.py).
 
 The engine knows the store only through the activities it is handed and `Account.key`.
 Chaos (scenarios) plugs in through `chaos`, an object with `plan()` and `on_enqueue()`.
@@ -19,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
 import json
+import logging
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -34,13 +43,17 @@ import aiohttp
 
 from .clock import Clock, iso, parse_iso, webhook_timestamp
 from .config import Settings
+from .delivery_log import DeliveryLog
 from .fakedata import SeededSource
 from .faults import ApiFault
 from .ids import webhook_id
+from .outbox import Outbox
 from .signing import sign, standard_signature, whsec
 
+log = logging.getLogger("envoice_mock.webhooks")
+
 MAX_WEBHOOKS = 10
-MAX_LOG = 20_000  # delivery attempts kept per account (the oldest are dropped first)
+MAX_ANSWER_BYTES = 4096  # of a receiver's answer body read and kept in the delivery log; the rest is dropped
 PAYLOAD_FIELDS = (
     "Message",
     "Link",
@@ -103,7 +116,7 @@ class Webhook:
         }
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Job:
     """An attempt (or probe) due at `due` seconds on the clock's time line."""
 
@@ -129,10 +142,19 @@ class Plan:
     marks: list[str] = field(default_factory=list)
 
 
-class Poster(Protocol):
-    """Sends one delivery; answers the HTTP status. Raises TimeoutError or OSError-like errors."""
+@dataclass
+class Answer:
+    """A receiver's answer: the status and at most MAX_ANSWER_BYTES of the body."""
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int: ...
+    status: int
+    body: bytes = b""
+    truncated: bool = False
+
+
+class Poster(Protocol):
+    """Sends one delivery; answers the receiver's Answer. Raises TimeoutError or OSError-like errors."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer: ...
     async def close(self) -> None: ...
 
 
@@ -146,8 +168,9 @@ class AiohttpPoster:
         # Told of every answer (request headers, status, answer body): the dashboard's attempt detail.
         self.on_answer: Callable[[dict[str, str], int, bytes], None] | None = None
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        """POST and read the (small) answer so the connection goes back to the pool."""
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """POST; read at most MAX_ANSWER_BYTES of the answer. A longer answer is not read: its
+        connection is closed instead of going back to the pool."""
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, use_dns_cache=True)
             self._session = aiohttp.ClientSession(
@@ -158,10 +181,18 @@ class AiohttpPoster:
                 skip_auto_headers=("User-Agent",),
             )
         async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-            answer = await response.read()
+            kept = bytearray()
+            while len(kept) <= MAX_ANSWER_BYTES:
+                chunk = await response.content.read(MAX_ANSWER_BYTES + 1 - len(kept))
+                if not chunk:
+                    break
+                kept += chunk
+            truncated = len(kept) > MAX_ANSWER_BYTES
+            if truncated:
+                response.close()  # drop the connection and whatever is still coming on it
             if self.on_answer is not None:
-                self.on_answer(headers, response.status, answer)
-            return response.status
+                self.on_answer(headers, response.status, bytes(kept[:MAX_ANSWER_BYTES]))
+            return Answer(response.status, bytes(kept[:MAX_ANSWER_BYTES]), truncated)
 
     async def close(self) -> None:
         """Close the pool."""
@@ -193,16 +224,22 @@ class WebhookEngine:
         self.clock = clock
         self.journal = journal
         self.hooks: dict[str, dict[str, Webhook]] = {}  # account key -> id -> webhook
-        self.deliveries: dict[str, deque[dict[str, Any]]] = {}  # newest MAX_LOG attempts per account
+        self.delivery_log = DeliveryLog()  # the newest attempts of each account
         self.chaos: Chaos | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.outbox = Outbox(clock)
         self._poster: Poster | None = poster
-        self._jobs: list[Job] = []
         self._order = itertools.count()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._inflight: dict[asyncio.Task[None], str] = {}  # attempt task -> account key
+        self._busy: Counter[str] = Counter()  # hook id -> workers running
+        self._delivered: Counter[str] = Counter()  # hook id -> activities delivered (ids live in the journal)
+        self._held_order: dict[str, list[tuple[tuple[datetime, int], int]]] = {}  # hook id -> heap
+        self._stalled: set[str] = set()  # hooks whose last attempt timed out: retries and probes only
+        self._stopping = False
+        self._resumed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ids: dict[str, SeededSource] = {}
         self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
         self.boot = getattr(journal, "boot", 1)  # delivery ids of each start of a state file differ
@@ -229,7 +266,7 @@ class WebhookEngine:
             account=account.key,
             url=url,
             secret=secret or account.secret,
-            created_on=iso(self.clock.now()),
+            created_on=iso(self.clock.now(account.key)),
             since_activity=account.activities[-1]["Id"] if account.activities else 0,
         )
         hooks[hook.id] = self._by_id[hook.id] = hook
@@ -237,7 +274,7 @@ class WebhookEngine:
             with self.journal.transaction():  # the id counter is saved with the webhook
                 self._save(hook)
                 self.journal.save_account(account)
-        return hook.describe()
+        return self._describe(hook)
 
     def remove(self, account: AccountLike, hook_id: str) -> None:
         """Unregister a webhook; its queued attempts are dropped."""
@@ -246,29 +283,39 @@ class WebhookEngine:
             raise ApiFault(404, "NotFound", f"There is no webhook {hook_id!r}.", field="id")
         del hooks[hook_id]
         self._by_id.pop(hook_id, None)
-        self._jobs = [j for j in self._jobs if j.hook_id != hook_id]
-        heapq.heapify(self._jobs)
+        self.outbox.drop({hook_id})
+        self._stalled.discard(hook_id)
         if self.journal:
             self.journal.delete_webhook(account.key, hook_id)
 
     def describe(self, account: AccountLike) -> list[dict[str, Any]]:
         """Every webhook of the account."""
-        return [h.describe() for h in self.hooks.get(account.key, {}).values()]
+        return [self._describe(h) for h in self.hooks.get(account.key, {}).values()]
+
+    def _describe(self, hook: Webhook) -> dict[str, Any]:
+        """A webhook's view, its Pending count including attempts queued or in flight."""
+        return hook.describe() | {
+            "Pending": len(hook.held) + self.outbox.owed(hook.id),
+            "Delivered": self._delivered[hook.id],
+        }
 
     def forget_activities(self, account: AccountLike) -> None:
         """After a reset: the account's history starts again; webhooks keep their URLs."""
         for hook in self.hooks.get(account.key, {}).values():
             hook.since_activity = account.activities[-1]["Id"] if account.activities else 0
             hook.delivered.clear()
+            self._delivered.pop(hook.id, None)
             hook.retrying.clear()
             hook.held.clear()
+            self._held_order.pop(hook.id, None)
             hook.tries.clear()
             self._set_state(hook, "healthy")
             hook.catching_up = False
             self._save(hook)
-        ids = {h for h in self.hooks.get(account.key, {})}
-        self._jobs = [j for j in self._jobs if j.hook_id not in ids]
-        heapq.heapify(self._jobs)
+        ids = set(self.hooks.get(account.key, {}))
+        self.outbox.drop(ids)
+        self.delivery_log.forget(account.key)
+        self._stalled -= ids
 
     # --- the outbox ---------------------------------------------------------------------
     def on_activity(self, account: AccountLike, activity: dict[str, Any]) -> None:
@@ -286,9 +333,9 @@ class WebhookEngine:
     ) -> None:
         """Queue the first attempt of an activity to one webhook (held while the hook is failing)."""
         if kind == "live" and (hook.state == "failing" or hook.catching_up):
-            hook.held[activity["Id"]] = activity
+            self._hold(hook, activity)
             return
-        now = self.clock.seconds()
+        now = self.clock.seconds(hook.account)
         jobs = [Job(now, next(self._order), hook.id, activity, 1, kind, now, marks)]
         if self.chaos and kind == "live":
             jobs = self.chaos.on_enqueue(hook, jobs)
@@ -304,20 +351,17 @@ class WebhookEngine:
         return len(activities)
 
     def pending_count(self, account: AccountLike | None = None) -> int:
-        """Attempts queued or in flight (for one account, or all)."""
-        ids = None if account is None else set(self.hooks.get(account.key, {}))
-        queued = sum(1 for j in self._jobs if ids is None or j.hook_id in ids)
-        held = sum(
-            len(h.held)
+        """What the account's webhooks (or all) are owed: the sum of their `Pending` counts."""
+        return sum(
+            len(h.held) + self.outbox.owed(h.id)
             for key, hs in self.hooks.items()
-            for h in hs.values()
             if account is None or key == account.key
+            for h in hs.values()
         )
-        return queued + held + len(self._inflight)
 
-    def next_due(self) -> float | None:
-        """Clock seconds of the next queued attempt, if any."""
-        return self._jobs[0].due if self._jobs else None
+    def next_in(self, account: AccountLike | None = None) -> float | None:
+        """Virtual seconds until the account's next queued attempt (or anyone's), if any."""
+        return self.outbox.next_in(None if account is None else account.key)
 
     def log(
         self,
@@ -325,16 +369,10 @@ class WebhookEngine:
         webhook: str | None = None,
         activity: int | None = None,
         outcome: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Delivery attempts of an account, oldest first, optionally filtered."""
-        rows = self.deliveries.get(account.key, ())
-        return [
-            r
-            for r in rows
-            if (webhook is None or r["WebhookId"] == webhook)
-            and (activity is None or r["ActivityId"] == activity)
-            and (outcome is None or r["Outcome"] == outcome)
-        ]
+        since: int = 0,
+    ) -> Iterator[dict[str, Any]]:
+        """Delivery attempts of an account after Seq `since`, oldest first, optionally filtered."""
+        return self.delivery_log.rows(account.key, since, webhook, activity, outcome)
 
     # --- payloads -----------------------------------------------------------------------
     def activity_payload(self, activity: dict[str, Any]) -> dict[str, Any]:
@@ -355,7 +393,7 @@ class WebhookEngine:
         self, hook: Webhook, job: Job, delivery_id: str, corrupt: bool = False, attempt: int = 0
     ) -> tuple[bytes, dict[str, str]]:
         """The signed body and headers of one attempt (`attempt`: the activity's n-th to this hook)."""
-        now = self.clock.now()
+        now = self.clock.now(hook.account)
         timestamp = webhook_timestamp(now)
         activity = self.activity_payload(job.activity)
         signature = sign(hook.secret, timestamp, activity)
@@ -391,53 +429,77 @@ class WebhookEngine:
         """Start the dispatcher task (idempotent)."""
         if self._task is not None:
             return
+        self._stopping = False
+        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._poster is None:
             self._poster = AiohttpPoster(self.settings.delivery_timeout)
         self._resume_after_restart()
+        for hook_id in self.outbox.ready_hooks():  # left waiting by an earlier stop
+            self._pump(hook_id)
         self._task = asyncio.create_task(self._run(), name="envoice-mock-dispatcher")
 
     async def stop(self) -> None:
-        """Stop dispatching; queued attempts stay queued (and, with a state file, persisted)."""
+        """Stop dispatching at once: attempts in flight are abandoned (an abandoned attempt was not
+        acknowledged, so with a state file it is owed and sent again after a restart)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        tasks = list(self._inflight)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._poster is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._poster.close(), timeout=2.0)
+            self._poster = None
+
+    def stop_soon(self) -> None:
+        """From any thread or a signal handler: stop sending, abandon attempts in flight, and let
+        every settle/idle wait return now (the server is shutting down)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._abandon)
+
+    def _abandon(self) -> None:
+        self._stopping = True
         for task in list(self._inflight):
             task.cancel()
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self._poster is not None:
-            await self._poster.close()
+        self._poke()
 
-    async def settle_due(self, timeout: float = 30.0) -> None:
-        """Wait until no attempt is due now and none is in flight (virtual-time friendly)."""
+    async def settle_due(self, account: str | None = None, timeout: float = 30.0) -> None:
+        """Wait until no attempt (of one account, or any) is due now and none is in flight."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._dispatch_due()
-            if not self._inflight:
-                if not self._jobs or self._jobs[0].due > self.clock.seconds():
+        while time.monotonic() < deadline and not self._stopping:
+            self._dispatch_due(account)
+            tasks = [t for t, key in self._inflight.items() if account is None or key == account]
+            if not tasks:
+                nxt = self.outbox.next_in(account)
+                if nxt is None or nxt > 0:
                     return
                 continue
-            await asyncio.wait(list(self._inflight), timeout=max(0.0, deadline - time.monotonic()))
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
 
     async def run_until_idle(
         self,
         max_virtual: float = 86400.0,
         timeout: float = 120.0,
         on_advance: Callable[[], Any] | None = None,
+        account: str | None = None,
     ) -> None:
-        """Drive virtual time: deliver, jump to the next due attempt, repeat, until nothing is queued
-        (or `max_virtual` seconds have passed on the clock)."""
-        start = self.clock.seconds()
+        """Drive virtual time (one account's, or the server's): deliver, jump to the next due
+        attempt, repeat, until nothing is queued or `max_virtual` seconds have passed."""
+        start = self.clock.seconds(account)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            await self.settle_due(timeout=max(0.1, deadline - time.monotonic()))
-            nxt = self.next_due()
-            if nxt is None or nxt - start > max_virtual:
+        while time.monotonic() < deadline and not self._stopping:
+            await self.settle_due(account, timeout=max(0.1, deadline - time.monotonic()))
+            nxt = self.outbox.next_in(account)
+            if nxt is None or self.clock.seconds(account) + nxt - start > max_virtual:
                 return
-            self.clock.advance(max(0.0, nxt - self.clock.seconds()))
+            self.clock.advance(max(0.0, nxt), account)
             if on_advance:
                 on_advance()
 
@@ -455,8 +517,8 @@ class WebhookEngine:
         marks: tuple[str, ...] = (),
         scheduled: float | None = None,
     ) -> None:
-        """Queue an attempt at `due` (clock seconds), after everything already queued for then."""
-        now = self.clock.seconds()
+        """Queue an attempt at `due` (the account's clock seconds), after everything already queued then."""
+        now = self.clock.seconds(hook.account)
         job = Job(
             due,
             next(self._order),
@@ -471,100 +533,172 @@ class WebhookEngine:
 
     def push_now(self, job: Job) -> None:
         """Queue an attempt due now, after everything already due (chaos releases reordered jobs so)."""
-        job.due = self.clock.seconds()
+        hook = self._by_id.get(job.hook_id)
+        if hook is None:
+            return
+        job.due = self.clock.seconds(hook.account)
         job.order = next(self._order)
         self._push(job)
 
     def _push(self, job: Job) -> None:
-        heapq.heappush(self._jobs, job)
+        hook = self._by_id.get(job.hook_id)
+        if hook is None:
+            return
+        self.outbox.push(hook.account, job)
         self._poke()
 
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
             self._dispatch_due()
-            wait: float | None = None
-            if self._jobs:
-                wait = self.clock.real_delay(self._jobs[0].due - self.clock.seconds())
+            nxt = self.outbox.next_in()
+            wait = None if nxt is None else self.clock.real_delay(nxt)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=None if wait is None else max(wait, 0.001))
 
-    def _dispatch_due(self) -> None:
-        now = self.clock.seconds()
-        while self._jobs and self._jobs[0].due <= now:
-            job = heapq.heappop(self._jobs)
-            task = asyncio.ensure_future(self._attempt(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+    def _dispatch_due(self, account: str | None = None) -> None:
+        for hook_id in self.outbox.promote(account):
+            self._pump(hook_id)
 
-    def _limit(self, hook: Webhook) -> asyncio.Semaphore:
-        sem = self._limits.get(hook.id)
-        if sem is None:
-            sem = self._limits[hook.id] = asyncio.Semaphore(max(1, self.settings.delivery_concurrency))
-        return sem
-
-    async def _attempt(self, job: Job) -> None:
-        hook = self._by_id.get(job.hook_id)
+    def _pump(self, hook_id: str) -> None:
+        """Start workers for the webhook's ready attempts, up to its concurrency."""
+        if self._stopping:
+            return
+        hook = self._by_id.get(hook_id)
         if hook is None:
+            for dropped in self.outbox.take_all(hook_id):
+                self.outbox.release(dropped)
             return
-        if job.kind in ("live", "retry") and hook.state == "failing":
-            hook.retrying.pop(job.activity["Id"], None)
-            hook.held[job.activity["Id"]] = job.activity
-            return
-        plan = self.chaos.plan(hook, job) if self.chaos else Plan()
-        if plan.delay > 0:
-            due = self.clock.seconds() + plan.delay
-            marks = (*job.marks, *plan.marks)
-            self._queue(hook, job.activity, due, job.kind, job.attempt, marks, scheduled=job.scheduled)
-            return
-        async with self._limit(hook):
-            record = await self._send(hook, job, plan)
-        self._after(hook, job, record["StatusCode"], record["Error"])
-        record["State"] = hook.state
-        for listener in self.listeners:
-            listener(record)
-        for _ in range(plan.duplicates):
-            self._queue(hook, job.activity, self.clock.seconds(), "duplicate", marks=("duplicate",))
+        limit = max(1, self.settings.delivery_concurrency)
+        while self._busy[hook_id] < limit and self.outbox.has_ready(hook_id, hook_id in self._stalled):
+            self._busy[hook_id] += 1
+            task = asyncio.ensure_future(self._work(hook))
+            self._inflight[task] = hook.account
+            task.add_done_callback(functools.partial(self._finished, hook_id))
 
-    async def _send(self, hook: Webhook, job: Job, plan: Plan) -> dict[str, Any]:
+    async def _work(self, hook: Webhook) -> None:
+        """One slot of a webhook: attempt ready jobs one after another; held ones cost nothing."""
+        while not self._stopping and self._by_id.get(hook.id) is hook:
+            job = self.outbox.take(hook.id, urgent_only=hook.id in self._stalled)
+            if job is None:
+                return
+            if job.kind in ("live", "retry") and hook.state == "failing":
+                hook.retrying.pop(job.activity["Id"], None)
+                self._hold(hook, job.activity)
+                self.outbox.release(job)
+                continue
+            await self._attempt(hook, job)
+
+    def _finished(self, hook_id: str, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._busy[hook_id] -= 1
+        if self._busy[hook_id] <= 0:
+            del self._busy[hook_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook dispatcher error", exc_info=task.exception())
+        self._pump(hook_id)  # what fell due while this worker was finishing
+
+    async def _attempt(self, hook: Webhook, job: Job) -> None:
+        released = False
+        try:
+            internal: Exception | None = None
+            plan = Plan()
+            try:
+                if self.chaos:
+                    plan = self.chaos.plan(hook, job)
+            except Exception as exc:  # a bug in chaos: this attempt fails, like any other failure
+                internal = exc
+            if plan.delay > 0 and internal is None:
+                due = self.clock.seconds(hook.account) + plan.delay
+                marks = (*job.marks, *plan.marks)
+                self._queue(hook, job.activity, due, job.kind, job.attempt, marks, scheduled=job.scheduled)
+                return
+            try:
+                record, timed_out = await self._send(hook, job, plan, internal)
+            except asyncio.CancelledError:  # stopping: the attempt stays owed, due at once on the next start
+                self._queue(
+                    hook, job.activity, self.clock.seconds(hook.account), job.kind, job.attempt, job.marks
+                )
+                raise
+            self.outbox.release(job)
+            released = True
+            try:
+                self._after(hook, job, record["StatusCode"], record["Error"], timed_out)
+            except Exception:
+                log.exception("webhook engine error after delivery %s", record["DeliveryId"])
+            record["State"] = hook.state
+            self.delivery_log.append(hook.account, record)
+            for listener in self.listeners:
+                try:
+                    listener(record)
+                except Exception:
+                    log.exception("delivery listener failed")
+            for _ in range(plan.duplicates):
+                now = self.clock.seconds(hook.account)
+                self._queue(hook, job.activity, now, "duplicate", marks=("duplicate",))
+        finally:
+            if not released:
+                self.outbox.release(job)
+
+    async def _send(
+        self, hook: Webhook, job: Job, plan: Plan, internal: Exception | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """One attempt; never raises but on cancellation. Answers the log record and whether it timed out."""
         delivery_id = self._source("delivery", str(self.boot), hook.id).uuid()
         attempt = hook.tries[job.activity["Id"]] = hook.tries.get(job.activity["Id"], 0) + 1
-        body, headers = self.build_request(
-            hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
-        )
-        sent_at = self.clock.now()
+        sent_at = self.clock.now(hook.account)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        if plan.status is not None:
-            status = plan.status
-        elif plan.error is not None:
-            error = {
-                "timeout": f"no answer within {self.settings.delivery_timeout:g}s (timeout)",
-                "refused": "connection refused",
-            }.get(plan.error, plan.error)
+        answer: Answer | None = None
+        body = b""
+        timed_out = False
+        timeout_text = f"no answer within {self.settings.delivery_timeout:g}s (timeout)"
+        try:
+            if internal is not None:
+                raise internal
+            body, headers = self.build_request(
+                hook, job, delivery_id, corrupt=plan.corrupt_signature, attempt=attempt
+            )
+        except Exception as exc:  # the engine's own bug: a failed attempt, retried on the schedule
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            log.error(
+                "delivery %s of activity %s failed inside the mock",
+                delivery_id,
+                job.activity.get("Id"),
+                exc_info=exc,
+            )
         else:
-            assert self._poster is not None
-            try:
-                status = await self._poster.post(hook.url, body, headers)
-            except TimeoutError:
-                error = f"no answer within {self.settings.delivery_timeout:g}s (timeout)"
-            except aiohttp.ClientConnectorError as exc:
-                error = (
-                    f"connection failed: {exc.os_error.strerror or exc}"
-                    if exc.os_error
-                    else "connection refused"
-                )
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            if plan.status is not None:
+                status = plan.status
+            elif plan.error is not None:
+                error = {"timeout": timeout_text, "refused": "connection refused"}.get(plan.error, plan.error)
+            else:
+                assert self._poster is not None
+                try:
+                    answer = await self._poster.post(hook.url, body, headers)
+                    status = answer.status
+                except TimeoutError:
+                    error, timed_out = timeout_text, True
+                except aiohttp.ClientConnectorError as exc:
+                    error = (
+                        f"connection failed: {exc.os_error.strerror or exc}"
+                        if exc.os_error
+                        else "connection refused"
+                    )
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                except Exception as exc:  # anything else is still a failed attempt
+                    error = f"internal error: {type(exc).__name__}: {exc}"
+                    log.error("delivery %s failed inside the mock", delivery_id, exc_info=exc)
         duration = (time.perf_counter() - started) * 1000
         record = {
             "DeliveryId": delivery_id,
             "WebhookId": hook.id,
             "Url": hook.url,
             "ActivityId": job.activity["Id"],
-            "ActivityType": job.activity["Type"],
+            "ActivityType": job.activity.get("Type"),
             "ActivityCreatedOn": job.activity.get("CreatedOn"),
             "Attempt": attempt,
             "Kind": job.kind,
@@ -575,19 +709,23 @@ class WebhookEngine:
             "DurationMs": round(duration, 3),
             "Outcome": "delivered" if status == 200 else "failed",
             "Chaos": [*job.marks, *plan.marks],
-            "Body": body.decode(),
+            "Body": body.decode(errors="replace"),
+            "Answer": answer.body.decode(errors="replace") if answer else None,
+            "AnswerTruncated": answer.truncated if answer else False,
         }
-        log = self.deliveries.get(hook.account)
-        if log is None:
-            log = self.deliveries[hook.account] = deque(maxlen=MAX_LOG)
-        log.append(record)
-        return record
+        return record, timed_out
 
-    def _after(self, hook: Webhook, job: Job, status: int | None, error: str | None) -> None:
+    def _after(
+        self, hook: Webhook, job: Job, status: int | None, error: str | None, timed_out: bool = False
+    ) -> None:
         aid = job.activity["Id"]
-        now = self.clock.seconds()
+        now = self.clock.seconds(hook.account)
+        if status is not None:
+            self._stalled.discard(hook.id)  # the receiver answers again
         if status == 200:
-            hook.delivered.add(aid)
+            if job.kind not in ("duplicate", "replay"):  # owed no more: count it, forget its attempts
+                self._delivered[hook.id] += 1
+                hook.tries.pop(aid, None)
             hook.retrying.pop(aid, None)
             hook.held.pop(aid, None)
             if self.journal:
@@ -606,9 +744,10 @@ class WebhookEngine:
         if job.kind in ("duplicate", "replay"):
             return
         if job.kind in ("probe", "catchup"):
+            self._stalled.discard(hook.id)  # failing: what waits in the lane is held as it is taken
             self._set_state(hook, "failing")
             hook.catching_up = False
-            hook.held[aid] = job.activity
+            self._hold(hook, job.activity)
             self._schedule_probe(hook, now)
             self._save(hook)
             return
@@ -620,22 +759,26 @@ class WebhookEngine:
             self._queue(
                 hook, job.activity, now + schedule[job.attempt - 1], "retry", job.attempt + 1, job.marks
             )
+            if timed_out:  # first attempts wait until this retry gets an answer: one timeout per step
+                self._stalled.add(hook.id)
             self._save(hook)
             return
         # Exhausted: the webhook is failing; everything not yet delivered is held for catch-up.
         hook.retrying.pop(aid, None)
-        hook.held[aid] = job.activity
+        self._hold(hook, job.activity)
         self._set_state(hook, "failing")
         for other, activity in hook.retrying.items():
-            hook.held.setdefault(other, activity)
+            if other not in hook.held:
+                self._hold(hook, activity)
         hook.retrying.clear()
+        self._stalled.discard(hook.id)  # what waits in the lane is held as it is taken, at no cost
         self._schedule_probe(hook, now)
         self._save(hook)
 
     def _set_state(self, hook: Webhook, state: str) -> None:
         if hook.state != state:
             hook.state = state
-            hook.history.append([webhook_timestamp(self.clock.now()), state])
+            hook.history.append([webhook_timestamp(self.clock.now(hook.account)), state])
 
     def _schedule_probe(self, hook: Webhook, now: float) -> None:
         if hook.next_probe is not None and hook.next_probe > now:
@@ -645,10 +788,26 @@ class WebhookEngine:
         if oldest is not None:
             self._queue(hook, oldest, hook.next_probe, "probe", marks=("probe",))
 
+    def _hold(self, hook: Webhook, activity: dict[str, Any]) -> None:
+        """Keep an activity for catch-up, remembering its chronological place."""
+        if activity["Id"] not in hook.held:
+            heapq.heappush(
+                self._held_order.setdefault(hook.id, []), (chronological(activity), activity["Id"])
+            )
+        hook.held[activity["Id"]] = activity
+
     def _oldest_held(self, hook: Webhook) -> dict[str, Any] | None:
+        """The held activity first in time (CreatedOn, then Id): a heap, so catch-up stays linear."""
         if not hook.held:
+            self._held_order.pop(hook.id, None)
             return None
-        return min(hook.held.values(), key=chronological)
+        order = self._held_order.get(hook.id) or []
+        while order and order[0][1] not in hook.held:
+            heapq.heappop(order)
+        if not order:  # held filled some other way: index it afresh
+            order = self._held_order[hook.id] = [(chronological(a), i) for i, a in hook.held.items()]
+            heapq.heapify(order)
+        return hook.held[order[0][1]]
 
     def _start_catch_up(self, hook: Webhook) -> None:
         hook.catching_up = bool(hook.held)
@@ -660,7 +819,7 @@ class WebhookEngine:
             hook.catching_up = False
             return
         hook.catching_up = True
-        self._queue(hook, nxt, self.clock.seconds(), "catchup", marks=("catchup",))
+        self._queue(hook, nxt, self.clock.seconds(hook.account), "catchup", marks=("catchup",))
 
     def _source(self, *namespace: str) -> SeededSource:
         """The seeded id source of a namespace, built once (ids depend only on seed and order)."""
@@ -679,9 +838,10 @@ class WebhookEngine:
         self.hooks.setdefault(hook.account, {})[hook.id] = self._by_id[hook.id] = hook
 
     def _resume_after_restart(self) -> None:
-        """Queue what restored webhooks still owe: at least once, never zero."""
-        if not self.journal:
+        """Queue what restored webhooks still owe: at least once, never zero (once per engine)."""
+        if not self.journal or self._resumed:
             return
+        self._resumed = True
         for key, hooks in self.hooks.items():
             activities = self.journal.activities_for(key)
             for hook in hooks.values():
@@ -689,11 +849,15 @@ class WebhookEngine:
                     a for a in activities if a["Id"] > hook.since_activity and a["Id"] not in hook.delivered
                 ]
                 owed.sort(key=chronological)
+                self._delivered[hook.id] = len(hook.delivered)
+                hook.delivered = set()  # the journal keeps the ids; memory keeps the count
                 hook.retrying.clear()
                 if hook.state == "failing":
-                    hook.held = {a["Id"]: a for a in owed}
+                    hook.held = {}
+                    for activity in owed:
+                        self._hold(hook, activity)
                     hook.next_probe = None
-                    self._schedule_probe(hook, self.clock.seconds())
+                    self._schedule_probe(hook, self.clock.seconds(hook.account))
                 else:
                     self._set_state(hook, "healthy")
                     for activity in owed:
