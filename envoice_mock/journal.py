@@ -64,7 +64,7 @@ class Entry:
                 parsed = None
         return {
             "Id": self.id,
-            "At": self.at,
+            "At": stamp(self.at),
             "Method": self.method,
             "Path": self.path,
             "Query": {
@@ -170,7 +170,7 @@ class JournalMiddleware:
         journal: RequestJournal,
         bus: EventBus,
         store: Any,
-        now: Callable[[], float],
+        now: Callable[[str], float],
     ) -> None:
         self.app = app
         self.journal = journal
@@ -239,7 +239,7 @@ class JournalMiddleware:
             if account is not None:
                 entry = Entry(
                     0,
-                    self.now(),
+                    self.now(account),
                     scope["method"],
                     scope["path"],
                     scope.get("query_string", b""),

@@ -170,7 +170,7 @@ async def state(request: Request) -> Response:
         {
             "Account": account.key,
             "LastEventId": last_event,
-            "Clock": runtime.clock.describe(),
+            "Clock": runtime.clock.describe(account.key),
             "Settings": {
                 "RetrySchedule": list(runtime.settings.retry_schedule),
                 "ProbeInterval": runtime.settings.probe_interval,

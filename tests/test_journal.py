@@ -32,6 +32,12 @@ def test_a_call_is_journaled_with_its_body_and_secrets_redacted(client: TestClie
     assert entry["DurationMs"] >= 0 and entry["Response"] == str(iid)
 
 
+def test_entries_are_timed_on_the_account_clock(client: TestClient) -> None:
+    client.post("/_mock/clock/advance", json={"duration": "1d"}).raise_for_status()
+    client.get("/api/tax/all")
+    assert journal(client)["Result"][0]["At"].startswith("2024-03-02T12:00:00")
+
+
 def test_newest_first_with_query_and_status(client: TestClient) -> None:
     client.get("/api/invoice/details", params={"id": 1})  # 404
     client.get("/api/invoice/all", params={"pageSize": 2})
