@@ -242,7 +242,7 @@ async def measure(
     timeout: float,
 ) -> Result:
     from envoice_mock.config import Settings
-    from envoice_mock.runtime import build_runtime
+    from envoice_mock.runtime.wiring import build_runtime
     from envoice_mock.signing import verify_signature
 
     settings = Settings(

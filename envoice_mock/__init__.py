@@ -4,12 +4,12 @@ The public API: build an app or a runtime from Settings, verify webhook signatur
 run scenarios, and use the sink receiver in tests.
 """
 
-from .app import create_app
-from .clock import Clock
-from .config import Settings, settings_from_env
-from .runtime import Runtime, build_runtime
-from .signing import sign, verify_signature
-from .sink import Behaviour, Sink
+from envoice_mock.api.app import create_app
+from envoice_mock.clock import Clock
+from envoice_mock.config import Settings, settings_from_env
+from envoice_mock.runtime.wiring import Runtime, build_runtime
+from envoice_mock.signing import sign, verify_signature
+from envoice_mock.sink import Behaviour, Sink
 
 __all__ = [
     "Behaviour",

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .bundled import bundled_dir
+from envoice_mock.bundled import bundled_dir
 
 # Shipped inside the package (a wheel) or mapped to the checkout (an editable install).
 DEFAULT_FIXTURES = bundled_dir("fixtures")

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from .faults import ApiFault
+from envoice_mock.faults import ApiFault
 
 MAX_INT_DIGITS = 40  # far beyond any id or amount; Python refuses more than 4,300 anyway
 # Characters XML 1.0 cannot carry (tab, newline and carriage return are fine), and surrogates.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .faults import ApiFault
+from envoice_mock.faults import ApiFault
 
 MAX_CLOCK_ADVANCE = 100 * 365 * 86400.0  # virtual seconds a clock may be moved in total
 DEFAULT_MAX_ACCOUNTS = 5000  # accounts --any-key may create (--max-accounts)

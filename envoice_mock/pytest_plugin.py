@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from .app import create_app
-from .config import Settings, data_dirs_from_env
-from .live import close_streams
-from .runtime import Runtime, build_runtime
-from .sink import ServerThread, Sink
+from envoice_mock.api.app import create_app
+from envoice_mock.api.live import close_streams
+from envoice_mock.config import Settings, data_dirs_from_env
+from envoice_mock.runtime.wiring import Runtime, build_runtime
+from envoice_mock.sink import ServerThread, Sink
 
 _counter = itertools.count(1)
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .signing import verify_signature
+from envoice_mock.signing import verify_signature
 
 
 @dataclass

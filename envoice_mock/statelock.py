@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import SettingsError
+from envoice_mock.config import SettingsError
 
 try:
     import fcntl

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
+from envoice_mock.api.app import create_app
 from envoice_mock.config import DEFAULT_FIXTURES, Settings
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec, load_spec
 
 pytest_plugins = ("pytester",)  # tests of our own pytest plugin run inner pytest sessions
@@ -73,7 +73,7 @@ def live_runtime(spec: Spec) -> Runtime:
 @pytest.fixture
 def live_server(live_runtime: Runtime) -> Iterator[str]:
     """The mock on a free loopback port (lifespan run); yields its base URL."""
-    from envoice_mock.live import close_streams
+    from envoice_mock.api.live import close_streams
     from envoice_mock.sink import ServerThread
 
     server = ServerThread(create_app(runtime=live_runtime))

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from envoice_mock.account_factory import AccountFactory
-from envoice_mock.app import create_app
+from envoice_mock.api.account_factory import AccountFactory
+from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
-from envoice_mock.runtime import build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
 from .conftest import AUTH

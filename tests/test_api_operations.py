@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
+from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
 GB, US, EUR, GBP, ENGLISH, GERMAN = 235, 237, 163, 170, 1, 3

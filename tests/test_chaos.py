@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.chaos import ChaosError, parse_directive
-from envoice_mock.runtime import build_runtime
+from envoice_mock.delivery.chaos import ChaosError, parse_directive
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.sink import Sink
 
 from .test_webhooks import SECRET, frozen, make_client, new_invoice

@@ -192,7 +192,7 @@ def test_quiet_logs_no_requests() -> None:
 def test_a_delivery_record_the_log_cannot_read_does_not_stop_deliveries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from envoice_mock.serverlog import DeliveryLog
+    from envoice_mock.api.serverlog import DeliveryLog
 
     caplog.set_level("INFO", logger="envoice_mock")
     log = DeliveryLog()

@@ -6,7 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.config import SettingsError, parse_duration
-from envoice_mock.runtime import Runtime
+from envoice_mock.runtime.wiring import Runtime
 
 BODIES = [
     None,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
-from envoice_mock.runtime import Runtime
-from envoice_mock.ui import COOKIE, encode_cookie, is_loopback
+from envoice_mock.api.app import create_app
+from envoice_mock.api.ui import COOKIE, encode_cookie, is_loopback
+from envoice_mock.runtime.wiring import Runtime
 
 
 @pytest.fixture
@@ -111,10 +111,9 @@ def test_every_dashboard_asset_ships_in_the_wheel() -> None:
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
         "envoice_mock"
     ]
-    files = [
-        p.relative_to(package).as_posix() for d in ("templates", "static") for p in (package / d).iterdir()
-    ]
+    web = package / "api"
+    files = [p.relative_to(package).as_posix() for d in ("templates", "static") for p in (web / d).iterdir()]
     assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
-    for template in (package / "templates").glob("*.html"):
+    for template in (web / "templates").glob("*.html"):
         for asset in re.findall(r'"/_mock/ui/static/([^"]+)"', template.read_text()):
-            assert (package / "static" / asset).is_file(), (template.name, asset)
+            assert (web / "static" / asset).is_file(), (template.name, asset)

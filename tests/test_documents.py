@@ -20,8 +20,8 @@ from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 from starlette.testclient import TestClient
 
-from envoice_mock.pdfdoc import font_file
-from envoice_mock.runtime import Runtime
+from envoice_mock.api.pdfdoc import font_file
+from envoice_mock.runtime.wiring import Runtime
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 

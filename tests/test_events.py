@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from envoice_mock.events import EventBus, TooManySubscribers
-from envoice_mock.live import install
-from envoice_mock.runtime import Runtime
+from envoice_mock.api.events import EventBus, TooManySubscribers
+from envoice_mock.api.live import install
+from envoice_mock.runtime.wiring import Runtime
 from tests.conftest import AUTH
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
-from envoice_mock.runtime import Runtime
+from envoice_mock.api.app import create_app
+from envoice_mock.runtime.wiring import Runtime
 from envoice_mock.spec import Spec
 
 from .conftest import AUTH
@@ -231,7 +231,7 @@ def test_every_failed_request_leaves_the_account_as_it_was(
 
 
 def test_a_500_closes_the_connection(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    from envoice_mock import handlers
+    from envoice_mock.api import handlers
 
     def boom(call: Any) -> Any:
         raise RuntimeError("engine bug")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from envoice_mock.config import Settings
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
 from .conftest import START

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
+from envoice_mock.api.app import create_app
 from envoice_mock.config import DEFAULT_FIXTURES, Settings
-from envoice_mock.runtime import build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec, load_spec
 
 GB, GBP, ENGLISH = 235, 170, 1

@@ -83,7 +83,7 @@ def test_unauthenticated_calls_control_calls_and_the_dashboard_are_not_journaled
 
 
 def test_accounts_see_only_their_own_calls(runtime) -> None:  # type: ignore[no-untyped-def]
-    from envoice_mock.app import create_app
+    from envoice_mock.api.app import create_app
 
     runtime.store.add_account("other-key", "other-secret")
     with TestClient(create_app(runtime=runtime)) as c:
@@ -94,7 +94,7 @@ def test_accounts_see_only_their_own_calls(runtime) -> None:  # type: ignore[no-
 
 
 def test_the_journal_is_bounded(client: TestClient, runtime) -> None:  # type: ignore[no-untyped-def]
-    from envoice_mock.live import install
+    from envoice_mock.api.live import install
 
     install(runtime).journal.limit = 3
     runtime.extras["live"].journal._entries.clear()

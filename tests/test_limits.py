@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.config import Settings
-from envoice_mock.runtime import build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 

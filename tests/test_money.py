@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.money import cents, outstanding, price_document, price_item, sum_items
+from envoice_mock.domain.money import cents, outstanding, price_document, price_item, sum_items
 
 GB, GBP, ENGLISH = 235, 170, 1
 

@@ -6,10 +6,10 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
+from envoice_mock.api.app import create_app
+from envoice_mock.api.openapi import describe_api
 from envoice_mock.config import Settings
-from envoice_mock.openapi import describe_api
-from envoice_mock.runtime import build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
 

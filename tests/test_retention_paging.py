@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.delivery_log import DeliveryLog
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.delivery.log import DeliveryLog
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.sink import Sink
 
 from .test_webhooks import SECRET, frozen, make_client

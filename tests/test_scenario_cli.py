@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from envoice_mock.cli.scenario import check_target
 from envoice_mock.config import SettingsError
-from envoice_mock.scenario_cli import check_target
-from envoice_mock.scenarios import Report, judge
+from envoice_mock.scenarios.story import Report, judge
 from envoice_mock.sink import Sink
 
 from .helpers import cli

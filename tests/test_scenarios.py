@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from envoice_mock.config import DEFAULT_SCENARIOS
-from envoice_mock.embedded import run_embedded
-from envoice_mock.scenarios import Scenario, ScenarioError, load_scenario, parse_scenario, scenario_files
+from envoice_mock.scenarios.embedded import run_embedded
+from envoice_mock.scenarios.story import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    scenario_files,
+)
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 

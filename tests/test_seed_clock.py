@@ -12,9 +12,9 @@ import pytest
 
 from envoice_mock.clock import parse_iso
 from envoice_mock.config import Settings
-from envoice_mock.runtime import build_runtime
+from envoice_mock.domain.store import Account, Store
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
-from envoice_mock.store import Account, Store
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.config import Settings
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
 from .helpers import client_of

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from envoice_mock.config import DEFAULT_FIXTURES, Settings
-from envoice_mock.runtime import build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.signing import sign
 from envoice_mock.sink import Behaviour, Sink
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from envoice_mock.api.handlers import ACTIONS
 from envoice_mock.config import DEFAULT_FIXTURES
-from envoice_mock.handlers import ACTIONS
 from envoice_mock.spec import RETURNS, Spec, SpecError, load_spec
 
 

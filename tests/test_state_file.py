@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envoice_mock.config import Settings, SettingsError
-from envoice_mock.runtime import build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
 from .conftest import START

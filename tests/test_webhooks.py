@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
+from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.signing import verify_signature, whsec
 from envoice_mock.sink import Behaviour, Sink
 

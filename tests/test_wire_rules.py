@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.app import create_app
+from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
-from envoice_mock.runtime import Runtime, build_runtime
+from envoice_mock.domain.store import StoreError
+from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
-from envoice_mock.store import StoreError
 
 from .conftest import AUTH
 

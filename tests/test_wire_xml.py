@@ -10,9 +10,9 @@ from xml.etree import ElementTree
 import pytest
 from starlette.testclient import TestClient
 
-from envoice_mock.codecs import decode_xml, encode_xml
-from envoice_mock.runtime import Runtime
-from envoice_mock.schema import Coercer, FieldError
+from envoice_mock.api.codecs import decode_xml, encode_xml
+from envoice_mock.domain.schema import Coercer, FieldError
+from envoice_mock.runtime.wiring import Runtime
 from envoice_mock.spec import Spec, TypeRef
 
 DATACONTRACT = (

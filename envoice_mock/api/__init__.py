@@ -1,0 +1,1 @@
+"""The web layer: route table to Starlette routes, codecs, faults, control plane, pages, dashboard."""

@@ -1,0 +1,272 @@
+"""The request journal behind `/_mock/requests`: every API call an account made, newest first.
+
+An ASGI middleware notes each `/api/*` call (method, path, query, headers, body, status,
+timing and the start of the answer) under the account whose key and secret it carried, in a
+bounded per-account ring. Entries are kept compact (raw bytes) and decoded, with secrets
+redacted, only when someone reads them. Control-plane writes (`POST`/`DELETE /_mock/*`) are
+not journaled but published on the event bus as `control` events, so a dashboard sees them;
+neither are the dashboard's own reads (header `x-envoice-mock-ui: 1`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hmac
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from envoice_mock.api.events import EventBus
+
+LIMIT = 1000  # entries kept per account (the oldest are dropped first)
+BODY_CAP = 16 * 1024  # request bytes kept per entry
+ANSWER_CAP = 2048  # response bytes kept per entry
+REDACTED = "<redacted>"
+UI_HEADER = b"x-envoice-mock-ui"  # the dashboard's own reads are not the account's calls
+SECRET_HEADERS = frozenset({b"x-auth-secret", b"authorization", b"cookie", b"proxy-authorization"})
+
+
+@dataclass(slots=True)
+class Entry:
+    """One API call as it came in (raw); `as_dict()` decodes and redacts it."""
+
+    id: int
+    at: float  # clock seconds (formatted only when read)
+    method: str
+    path: str
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    body_size: int
+    status: int
+    duration_ms: float
+    answer: bytes
+
+    @property
+    def normal_path(self) -> str:
+        """The path as routing sees it: lower case, no trailing slash."""
+        return self.path.rstrip("/").lower() or "/"
+
+    def as_dict(self, stamp: Callable[[float], str]) -> dict[str, Any]:
+        """The JSON view: headers with secrets redacted, body as text and (when JSON) parsed."""
+        text = self.body.decode("utf-8", "replace")
+        parsed: Any = None
+        if text:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+        return {
+            "Id": self.id,
+            "At": stamp(self.at),
+            "Method": self.method,
+            "Path": self.path,
+            "Query": {
+                k: v if len(v) > 1 else v[0] for k, v in parse_qs(self.query.decode("latin-1")).items()
+            },
+            "Headers": redact(self.headers),
+            "Body": text,
+            "Json": parsed,
+            "BodyTruncated": self.body_size > len(self.body),
+            "Status": self.status,
+            "DurationMs": round(self.duration_ms, 3),
+            "Response": self.answer.decode("utf-8", "replace"),
+        }
+
+    def summary(self, stamp: Callable[[float], str]) -> dict[str, Any]:
+        """A short view for the event stream."""
+        return {
+            "Id": self.id,
+            "At": stamp(self.at),
+            "Method": self.method,
+            "Path": self.path,
+            "Query": self.query.decode("latin-1"),
+            "Status": self.status,
+            "DurationMs": round(self.duration_ms, 3),
+        }
+
+
+def redact(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers as a dict (repeats joined), with secrets replaced by a marker."""
+    out: dict[str, str] = {}
+    for name, value in headers:
+        key = name.decode("latin-1").lower()
+        text = REDACTED if name.lower() in SECRET_HEADERS else value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    return out
+
+
+class RequestFilter:
+    """Which entries a query wants: method, path (exact or glob with *), status (200 or 4xx)."""
+
+    def __init__(self, method: str | None = None, path: str | None = None, status: str | None = None) -> None:
+        self.method = method.upper() if method else None
+        self.path = (path.rstrip("/").lower() or "/") if path else None
+        self.glob = self.path is not None and any(c in self.path for c in "*?[")
+        self.status = status.lower() if status else None
+        if self.status is not None and not (
+            (self.status.isdigit() and len(self.status) == 3)
+            or (len(self.status) == 3 and self.status[0].isdigit() and self.status[1:] == "xx")
+        ):
+            raise ValueError("status must be a code such as 201 or a class such as 4xx")
+
+    def __call__(self, entry: Entry) -> bool:
+        if self.method is not None and entry.method != self.method:
+            return False
+        if self.path is not None:
+            if self.glob:
+                if not fnmatch.fnmatchcase(entry.normal_path, self.path):
+                    return False
+            elif entry.normal_path != self.path:
+                return False
+        if self.status is not None:
+            code = str(entry.status)
+            return code == self.status if self.status.isdigit() else code[0] == self.status[0]
+        return True
+
+
+class RequestJournal:
+    """Per-account rings of the newest `limit` API calls."""
+
+    def __init__(self, stamp: Callable[[float], str] = str, limit: int = LIMIT) -> None:
+        self.stamp = stamp  # clock seconds -> the instant as text
+        self.limit = limit
+        self._entries: dict[str, deque[Entry]] = {}
+        self._next: dict[str, int] = {}
+
+    def add(self, account: str, entry: Entry) -> Entry:
+        """Number and keep an entry (ids count up per account, never reused)."""
+        entry.id = self._next.get(account, 0) + 1
+        self._next[account] = entry.id
+        ring = self._entries.get(account)
+        if ring is None:
+            ring = self._entries[account] = deque(maxlen=self.limit)
+        ring.append(entry)
+        return entry
+
+    def query(self, account: str, keep: Callable[[Entry], bool], since: int = 0) -> list[Entry]:
+        """Matching entries newer than `since`, newest first."""
+        ring = self._entries.get(account, ())
+        return [e for e in reversed(ring) if e.id > since and keep(e)]
+
+    def clear(self, account: str) -> None:
+        """Forget an account's entries (ids keep counting up)."""
+        self._entries.pop(account, None)
+
+
+class JournalMiddleware:
+    """Notes every authenticated `/api/*` call in the journal (and on the event bus), and
+    publishes successful control-plane writes as `control` events."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        journal: RequestJournal,
+        bus: EventBus,
+        store: Any,
+        now: Callable[[str], float],
+    ) -> None:
+        self.app = app
+        self.journal = journal
+        self.bus = bus
+        self.store = store
+        self.now = now
+
+    def _account(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        key = secret = None
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"x-auth-key":
+                key = value.decode("latin-1")
+            elif lname == b"x-auth-secret":
+                secret = value.decode("latin-1")
+        if key is None or secret is None:
+            return None
+        account = self.store.accounts.get(key)
+        if account is None or not hmac.compare_digest(account.secret.encode(), secret.encode("latin-1")):
+            return None
+        return key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        lowered = path[:7].lower()
+        if lowered.startswith("/api/"):
+            await self._journal(scope, receive, send)
+        elif lowered == "/_mock/" and scope["method"] in ("POST", "DELETE", "PUT", "PATCH"):
+            await self._control(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _journal(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        body = bytearray()
+        size = 0
+        answer = bytearray()
+        status = 0
+
+        async def receive_noting() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if len(body) < BODY_CAP:
+                    body.extend(chunk[: BODY_CAP - len(body)])
+            return message
+
+        async def send_noting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and len(answer) < ANSWER_CAP:
+                answer.extend(message.get("body", b"")[: ANSWER_CAP - len(answer)])
+            await send(message)
+
+        try:
+            await self.app(scope, receive_noting, send_noting)
+        finally:
+            headers = scope["headers"]
+            account = None if (UI_HEADER, b"1") in headers else self._account(headers)
+            if account is not None:
+                entry = Entry(
+                    0,
+                    self.now(account),
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b""),
+                    headers,
+                    bytes(body),
+                    size,
+                    status or 500,
+                    (time.perf_counter() - started) * 1000,
+                    bytes(answer),
+                )
+                self.journal.add(account, entry)
+                stamp = self.journal.stamp
+                self.bus.publish(account, "request", lambda: entry.summary(stamp))
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 0
+
+        async def send_noting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_noting)
+        if 200 <= status < 300:
+            account = self._account(scope["headers"])
+            if account is not None:
+                self.bus.publish(
+                    account, "control", {"Method": scope["method"], "Path": scope["path"], "Status": status}
+                )

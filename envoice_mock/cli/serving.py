@@ -1,0 +1,91 @@
+"""The mock under uvicorn: a deadline for every request, and a shutdown that does not wait on receivers.
+
+* Request deadline: a connection must deliver each complete request (head and body) within
+  `Settings.request_timeout` of being opened, or of the previous answer; otherwise it is
+  closed. uvicorn's keep-alive timeout alone never fires on a connection that opens and sends
+  nothing, nor on one that trickles a request byte by byte.
+* Shutdown: on SIGTERM/SIGINT the webhook engine stops at once (attempts in flight are
+  abandoned; with a state file what they owed stays owed and is sent after a restart), so
+  `settle`/`idle` calls in progress answer and connections close; requests still running after
+  the delivery timeout plus two seconds are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from envoice_mock.runtime.wiring import Runtime
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing connections that do not finish a request in time."""
+
+    request_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock for the first request."""
+        super().connection_made(transport)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def on_message_complete(self) -> None:
+        """The request is all here: the application may take its time."""
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        """Answered: the next request (on a kept-alive connection) gets its own deadline."""
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Gone: no deadline to keep."""
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        deadline = getattr(self, "_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def deadline_protocol(request_timeout: float) -> type[DeadlineProtocol]:
+    """The protocol class with this request deadline."""
+    return type("DeadlineProtocol", (DeadlineProtocol,), {"request_timeout": request_timeout})
+
+
+class MockServer(uvicorn.Server):
+    """uvicorn.Server for a runtime: request deadlines, and a prompt stop on SIGTERM/SIGINT."""
+
+    def __init__(self, app: Any, runtime: Runtime, **options: Any) -> None:
+        settings = runtime.settings
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            http=deadline_protocol(settings.request_timeout),
+            timeout_graceful_shutdown=int(settings.delivery_timeout) + 2,
+            **options,
+        )
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop delivering at once, then let uvicorn close connections and run the lifespan end."""
+        self.runtime.webhooks.stop_soon()
+        super().handle_exit(sig, frame)

@@ -1,0 +1,1 @@
+"""Webhooks: registry, outbox, attempts, retries, failing/probe/catch-up, chaos, the delivery log."""

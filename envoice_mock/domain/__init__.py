@@ -1,0 +1,1 @@
+"""Per-account state and business rules: documents, amounts, numbering, seeding. No HTTP."""

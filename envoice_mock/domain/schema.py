@@ -1,0 +1,253 @@
+"""Typed request parsing and response rendering over the models of the spec.
+
+`coerce` turns a decoded request body into clean Python values (or collects every field
+error); `Renderer` projects a stored object onto a response model, writing enums as names
+or indexes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from envoice_mock.clock import iso
+from envoice_mock.inputs import ascii_int
+from envoice_mock.spec import Spec, TypeRef
+from envoice_mock.xmlnodes import xml_empty, xml_list
+
+INT32 = (-(2**31), 2**31 - 1)
+# Scalars that are value types in the real (.NET) service: they cannot be null.
+VALUE_TYPES = frozenset({"int", "long", "number", "bool", "datetime"})
+
+
+class FieldError(ValueError):
+    """One field of a request is unusable."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+class ValidationFailed(ValueError):
+    """A request has one or more field errors."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def _join(path: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{path}[{name}]"
+    return f"{path}.{name}" if path else name
+
+
+def parse_datetime(value: str) -> str:
+    """Normalize an ISO-8601 date or instant to `YYYY-MM-DDTHH:MM:SS+HH:MM`."""
+    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso(moment.replace(microsecond=0))
+
+
+class Coercer:
+    """Validates and converts request values against the spec's types."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    def value(self, t: TypeRef, raw: Any, path: str, errors: list[FieldError]) -> Any:
+        """Coerce one value; append to `errors` and return None when it is unusable (or absent).
+
+        `null` is refused for numbers, ids, booleans, dates, enums and list items, which are value
+        types that a .NET service cannot set to null; it means "absent" for strings, objects and lists.
+        """
+        if raw is None:
+            if t.kind == "enum" or (t.kind == "scalar" and t.name in VALUE_TYPES) or path.endswith("]"):
+                errors.append(FieldError(path, "cannot be null: send a value or leave the field out"))
+            return None
+        try:
+            if t.kind == "scalar":
+                return self._scalar(t.name, raw)
+            if t.kind == "enum":
+                return self._enum(t.name, raw)
+            if t.kind == "list":
+                from_xml = xml_list(raw)
+                if from_xml is not None:
+                    raw = from_xml
+                elif isinstance(raw, dict) and all(_is_index(k) for k in raw):
+                    raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
+                if not isinstance(raw, list):
+                    raise FieldError(path, "must be a list")
+                assert t.item is not None
+                return [self.value(t.item, item, _join(path, i), errors) for i, item in enumerate(raw)]
+            if xml_empty(raw):
+                raw = {}  # <OrderShippingDetails/>: an object with no fields
+            if not isinstance(raw, dict):
+                raise FieldError(path, f"must be an object ({t.name})")
+            return self.model(t.name, raw, path, errors)
+        except FieldError as exc:
+            errors.append(FieldError(path, exc.message))
+            return None
+
+    def model(self, name: str, raw: dict[str, Any], path: str, errors: list[FieldError]) -> dict[str, Any]:
+        """Coerce an object of model `name`; unknown fields are ignored, as the real service does."""
+        fields = self.spec.models[name].fields
+        lowered = {k.lower(): k for k in fields}
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            fname = (fields.get(key) and key) or lowered.get(str(key).lower())
+            if not fname:
+                continue
+            coerced = self.value(fields[fname], value, _join(path, fname), errors)
+            if coerced is not None:
+                out[fname] = coerced
+        return out
+
+    def _scalar(self, name: str, raw: Any) -> Any:
+        if name in ("int", "long"):
+            if isinstance(raw, bool):
+                raise FieldError("", "must be an integer")
+            if isinstance(raw, float) and raw.is_integer():
+                raw = int(raw)
+            if isinstance(raw, str):
+                raw = _int_text(raw)
+            if not isinstance(raw, int):
+                raise FieldError("", "must be an integer")
+            if name == "int" and not INT32[0] <= raw <= INT32[1]:
+                raise FieldError("", "is out of the 32-bit integer range")
+            return raw
+        if name == "number":
+            if isinstance(raw, bool):
+                raise FieldError("", "must be a number")
+            if isinstance(raw, str):
+                try:
+                    raw = float(raw.strip())
+                except ValueError:
+                    raise FieldError("", "must be a number") from None
+            if isinstance(raw, int):
+                try:
+                    raw = float(raw)
+                except OverflowError:  # an integer literal too big for a double
+                    raise FieldError("", "must be a finite number") from None
+            if not isinstance(raw, int | float) or not math.isfinite(raw):
+                raise FieldError("", "must be a finite number")
+            return float(raw)
+        if name == "bool":
+            if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+                return raw.strip().lower() == "true"
+            if not isinstance(raw, bool):
+                raise FieldError("", "must be true or false")
+            return raw
+        if name == "datetime":
+            if not isinstance(raw, str):
+                raise FieldError("", "must be an ISO-8601 date, e.g. 2024-01-31T15:19:52+01:00")
+            try:
+                return parse_datetime(raw)
+            except ValueError:
+                raise FieldError("", f"{raw!r} is not an ISO-8601 date") from None
+        if isinstance(raw, dict | list):
+            raise FieldError("", "must be a string")
+        if isinstance(raw, str):
+            return str(raw)  # a plain str, also for XmlText
+        return str(raw).lower() if isinstance(raw, bool) else str(raw)
+
+    def _enum(self, name: str, raw: Any) -> str:
+        members = self.spec.enums[name]
+        if isinstance(raw, str):
+            raw = _int_text(raw)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            if 0 <= raw < len(members):
+                return members[raw]
+        elif isinstance(raw, str):
+            for member in members:
+                if member.lower() == raw.strip().lower():
+                    return member
+        raise FieldError(
+            "", f"{raw!r} is not one of {', '.join(members)} (or their indexes 0-{len(members) - 1})"
+        )
+
+
+def _is_index(key: Any) -> bool:
+    """A form-style list index (`Items[0]`): a few ASCII digits."""
+    return isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9
+
+
+def _int_text(raw: str) -> Any:
+    """An ASCII integer string as an int; anything else unchanged (a FieldError when too long)."""
+    try:
+        number = ascii_int(raw)
+    except ValueError as exc:
+        raise FieldError("", str(exc)) from None
+    return raw if number is None else number
+
+
+def check_required(data: dict[str, Any], require: tuple[str, ...], errors: list[FieldError]) -> None:
+    """Append an error for each required (possibly dotted) field that is missing."""
+    for dotted in require:
+        head, _, rest = dotted.partition(".")
+        if not rest:
+            value = data.get(head)
+            if value is None or value == "" or value == []:
+                errors.append(FieldError(head, "is required"))
+            continue
+        for i, item in enumerate(data.get(head) or []):
+            if isinstance(item, dict):
+                sub: list[FieldError] = []
+                check_required(item, (rest,), sub)
+                errors.extend(FieldError(f"{head}[{i}].{e.field}", e.message) for e in sub)
+
+
+Render = Callable[[Any], Any]
+
+
+class Renderer:
+    """Projects stored objects onto response models; compiled once per model and style."""
+
+    def __init__(self, spec: Spec, enum_style: str = "string") -> None:
+        self.spec = spec
+        self.enum_style = enum_style
+        self._compiled: dict[str, Render] = {}
+
+    def render(self, model: str, obj: Any) -> Any:
+        """Render `obj` as `model`, leaving out fields that have no value."""
+        fn = self._compiled.get(model)
+        if fn is None:
+            fn = self._compiled[model] = self._compile_model(model)
+        return fn(obj)
+
+    def enum(self, enum: str, value: str) -> Any:
+        """An enum member in the configured style."""
+        return self.spec.enum_index(enum, value) if self.enum_style == "int" else value
+
+    def _compile(self, t: TypeRef) -> Render | None:
+        if t.kind == "scalar":
+            return None
+        if t.kind == "enum":
+            if self.enum_style != "int":
+                return None
+            index = {m: i for i, m in enumerate(self.spec.enums[t.name])}
+            return lambda v: index.get(v, v)
+        if t.kind == "list":
+            assert t.item is not None
+            inner = self._compile(t.item)
+            if inner is None:
+                return list
+            return lambda v: [inner(x) for x in v]
+        return lambda v: self.render(t.name, v)
+
+    def _compile_model(self, name: str) -> Render:
+        plan = [(f, self._compile(t)) for f, t in self.spec.models[name].fields.items()]
+
+        def render(obj: dict[str, Any]) -> dict[str, Any]:
+            out = {}
+            for fname, fn in plan:
+                value = obj.get(fname)
+                if value is not None:
+                    out[fname] = fn(value) if fn else value
+            return out
+
+        return render

@@ -1,0 +1,1 @@
+"""Scenario files, their runner and the embedded virtual-time mock."""
