@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from starlette.testclient import TestClient
 
 from envoice_mock.api.app import create_app
-from envoice_mock.delivery.webhooks import Answer
+from envoice_mock.delivery.records import Answer
 from envoice_mock.runtime.wiring import Runtime
 
 from .conftest import AUTH

@@ -99,7 +99,7 @@ def test_a_hung_receiver_reaches_failing_on_schedule_whatever_the_queue_depth() 
 
 
 def test_a_huge_answer_is_read_up_to_the_cap_and_the_rest_dropped() -> None:
-    from envoice_mock.delivery.webhooks import MAX_ANSWER_BYTES
+    from envoice_mock.delivery.poster import MAX_ANSWER_BYTES
 
     runtime = build_runtime(frozen(delivery_timeout=10.0))
     with RawReceiver.running("huge", huge_bytes=256 * 1024 * 1024) as huge, make_client(runtime) as c:
@@ -170,10 +170,11 @@ class ScriptedPoster:
         self.script = list(script)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Any:
-        from envoice_mock.delivery.webhooks import Answer
+        from envoice_mock.delivery.poster import timeout_failure
+        from envoice_mock.delivery.records import Answer
 
         if self.script and self.script.pop(0) == "timeout":
-            raise TimeoutError
+            return timeout_failure(1.0)
         return Answer(200)
 
     async def close(self) -> None:

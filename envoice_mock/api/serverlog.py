@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,14 +74,14 @@ class DeliveryLog:
     def __init__(self, states: dict[str, str] | None = None) -> None:
         self.states: dict[str, str] = dict(states or {})
 
-    def __call__(self, record: dict[str, Any]) -> None:
+    def __call__(self, record: Mapping[str, Any]) -> None:
         """Log one finished attempt (a record of the delivery log); a logging fault never stops deliveries."""
         try:
             self._log(record)
         except Exception:
             delivery_log.exception("could not log delivery %s", record.get("DeliveryId"))
 
-    def _log(self, record: dict[str, Any]) -> None:
+    def _log(self, record: Mapping[str, Any]) -> None:
         hook = record["WebhookId"]
         answer = record["StatusCode"] if record["StatusCode"] is not None else record["Error"]
         before = self.states.get(hook, "healthy")

@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from envoice_mock.delivery.records import DeliveryRecord
+
 MAX_LOG = 10_000  # attempts kept per account (the oldest are dropped first)
 FIELDS = (
     "Seq",
@@ -46,7 +48,7 @@ class DeliveryLog:
         self._rows: dict[str, deque[tuple[Any, ...]]] = {}
         self._seq: dict[str, int] = {}
 
-    def append(self, account: str, record: dict[str, Any]) -> None:
+    def append(self, account: str, record: DeliveryRecord) -> None:
         """Log one attempt (its `Seq` is set here)."""
         seq = self._seq[account] = self._seq.get(account, 0) + 1
         record["Seq"] = seq

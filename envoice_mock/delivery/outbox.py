@@ -12,12 +12,9 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from envoice_mock.clock import Clock
-
-if TYPE_CHECKING:
-    from envoice_mock.delivery.webhooks import Job
+from envoice_mock.delivery.records import Job
 
 URGENT = frozenset({"retry", "probe", "catchup"})  # taken before first attempts, even while stalled
 UNOWED = frozenset({"probe", "catchup"})  # attempts of an activity already counted as held
