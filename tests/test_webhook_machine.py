@@ -171,7 +171,12 @@ class FakeAccount:
     def record(self, engine: WebhookEngine) -> None:
         """A new activity, handed to the engine as the store does."""
         n = len(self.activities) + 1
-        activity = {"Id": n, "Type": "Created", "Message": f"#{n}", "CreatedOn": f"2024-03-01T12:00:{n:02d}+00:00"}
+        activity = {
+            "Id": n,
+            "Type": "Created",
+            "Message": f"#{n}",
+            "CreatedOn": f"2024-03-01T12:00:{n:02d}+00:00",
+        }
         self.activities.append(activity)
         engine.on_activity(self, activity)
 

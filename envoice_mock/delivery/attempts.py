@@ -295,6 +295,20 @@ class Attempts:
         if oldest is not None:
             self.host._queue(hook, oldest, hook.next_probe, "probe", marks=("probe",))
 
+    def reset(self, hook: Webhook, since_activity: int) -> None:
+        """Start a webhook's history again after `since_activity` (healthy, owed nothing)."""
+        hook.since_activity = since_activity
+        hook.delivered.clear()
+        hook.retrying.clear()
+        hook.held.clear()
+        hook.tries.clear()
+        hook.catching_up = False
+        self.delivered.pop(hook.id, None)
+        self.held.forget(hook.id)
+        self.stalled.discard(hook.id)
+        self.set_state(hook, HookState.HEALTHY)
+        self.save(hook)
+
     def save(self, hook: Webhook) -> None:
         """Journal a webhook's registration and state (with a state file)."""
         if self.host.journal:

@@ -151,20 +151,9 @@ class WebhookEngine:
         """After a reset: the account's history starts again; webhooks keep their URLs."""
         hooks = list(self.registry.of(account.key))
         for hook in hooks:
-            hook.since_activity = account.activities[-1]["Id"] if account.activities else 0
-            hook.delivered.clear()
-            self.attempts.delivered.pop(hook.id, None)
-            hook.retrying.clear()
-            hook.held.clear()
-            self.attempts.held.forget(hook.id)
-            hook.tries.clear()
-            self.attempts.set_state(hook, HookState.HEALTHY)
-            hook.catching_up = False
-            self.attempts.save(hook)
-        ids = {h.id for h in hooks}
-        self.outbox.drop(ids)
+            self.attempts.reset(hook, account.activities[-1]["Id"] if account.activities else 0)
+        self.outbox.drop({h.id for h in hooks})
         self.delivery_log.forget(account.key)
-        self.attempts.stalled -= ids
 
     # --- queueing -----------------------------------------------------------------------
     def on_activity(self, account: AccountLike, activity: Activity) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envoice_mock.config import SettingsError
+from envoice_mock.delivery.records import Webhook
 from envoice_mock.statelock import StateLock
 
 if TYPE_CHECKING:
-    from envoice_mock.delivery.webhooks import Webhook, WebhookEngine
+    from envoice_mock.delivery.webhooks import WebhookEngine
     from envoice_mock.domain.store import Account, Store
 
 SCHEMA = """
@@ -170,7 +171,6 @@ class SqliteJournal:
             ) from None
 
     def _restore(self, store: Store, webhooks: WebhookEngine) -> bool:
-        from envoice_mock.delivery.webhooks import Webhook
         from envoice_mock.domain.store import Account
 
         accounts = self.db.execute("SELECT key, secret, meta FROM accounts").fetchall()
