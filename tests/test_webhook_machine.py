@@ -66,9 +66,10 @@ def test_retrying_schedule_exhausted_is_failing_holding_everything_with_a_probe(
 
 
 def test_failing_holds_new_activities_and_queued_attempts() -> None:
-    assert holds_new(FAILING, "live") and holds_taken(FAILING, "live") and holds_taken(FAILING, "retry")
-    assert not holds_new(FAILING, "replay") and not holds_taken(FAILING, "probe")
-    assert not holds_new(HEALTHY, "live") and not holds_taken(RETRYING, "retry")
+    failing = HookState.FAILING
+    assert holds_new(failing, False, "live") and holds_taken(failing, "live") and holds_taken(failing, "retry")
+    assert not holds_new(failing, False, "replay") and not holds_taken(failing, "probe")
+    assert not holds_new(HookState.HEALTHY, False, "live") and not holds_taken(HookState.RETRYING, "retry")
 
 
 def test_failing_probe_refused_stays_failing_with_the_next_probe() -> None:
@@ -90,7 +91,7 @@ def test_failing_probe_delivered_is_healthy_and_catches_up_what_was_held() -> No
 
 
 def test_catching_up_holds_new_activities_until_it_is_done() -> None:
-    assert holds_new(CATCHING_UP, "live") and not holds_taken(CATCHING_UP, "live")
+    assert holds_new(CATCHING_UP.state, True, "live") and not holds_taken(CATCHING_UP.state, "live")
 
 
 def test_catch_up_sends_the_next_held_activity_after_each_delivery() -> None:
@@ -101,7 +102,7 @@ def test_catch_up_sends_the_next_held_activity_after_each_delivery() -> None:
 def test_catch_up_of_the_last_held_activity_is_healthy_again() -> None:
     out = step(CATCHING_UP, "catchup", 200, held_left=False)
     assert out.status == HEALTHY and Action.CATCH_UP_NEXT not in out.actions
-    assert not holds_new(out.status, "live")
+    assert not holds_new(out.status.state, out.status.catching_up, "live")
 
 
 def test_a_probe_with_nothing_else_held_is_healthy_at_once() -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from envoice_mock.clock import Clock, webhook_timestamp
@@ -21,10 +21,25 @@ from envoice_mock.config import Settings
 from envoice_mock.delivery import machine
 from envoice_mock.delivery.held import HeldOrder
 from envoice_mock.delivery.log import DeliveryLog
-from envoice_mock.delivery.machine import Action, Ended, Status, Step
+from envoice_mock.delivery.machine import (
+    ACKNOWLEDGE,
+    CANCEL_PROBE,
+    CATCH_UP_NEXT,
+    COUNT_DELIVERED,
+    COUNT_FAILED,
+    HOLD,
+    HOLD_RETRYING,
+    RETRY,
+    SAVE,
+    SCHEDULE_PROBE,
+    Ended,
+    Status,
+    Step,
+)
 from envoice_mock.delivery.outbox import Outbox
 from envoice_mock.delivery.poster import Poster, timeout_failure
 from envoice_mock.delivery.records import (
+    HEALTHY,
     Activity,
     Answer,
     DeliveryRecord,
@@ -89,18 +104,15 @@ class Attempts:
         """The state machine's view of a webhook."""
         return Status(hook.state, hook.catching_up, hook.id in self.stalled)
 
-    def is_stalled(self, hook_id: str) -> bool:
-        """Whether only retries and probes may go out to the webhook."""
-        return hook_id in self.stalled
-
-    async def handle(self, hook: Webhook, job: Job) -> None:
-        """A job the dispatcher took: held if the webhook is failing, else attempted."""
-        if machine.holds_taken(self.status(hook), job.kind):
+    def handle(self, hook: Webhook, job: Job) -> Coroutine[Any, Any, None] | None:
+        """A job the dispatcher took: held at once if the webhook is failing (None), else the
+        attempt to await (no coroutine for a held job: holding a backlog costs no task switches)."""
+        if machine.holds_taken(hook.state, job.kind):
             hook.retrying.pop(job.activity["Id"], None)
             self.held.hold(hook, job.activity)
             self.host.outbox.release(job)
-            return
-        await self._attempt(hook, job)
+            return None
+        return self._attempt(hook, job)
 
     async def _attempt(self, hook: Webhook, job: Job) -> None:
         host = self.host
@@ -158,7 +170,7 @@ class Attempts:
         sent_at = host.clock.now(hook.account)
         started = time.perf_counter()
         body = b""
-        outcome: Answer | Failure
+        outcome: Answer | Failure | None = None
         try:
             if internal is not None:
                 raise internal
@@ -174,12 +186,46 @@ class Attempts:
                 exc_info=exc,
             )
         else:
-            outcome = await self._outcome(hook, plan, body, headers, delivery_id)
+            outcome = self._planned(plan)
+            if outcome is None:
+                try:
+                    assert host._poster is not None
+                    outcome = await host._poster.post(hook.url, body, headers)
+                except Exception as exc:  # the poster translates network errors; anything else is its bug
+                    log.error("delivery %s failed inside the mock", delivery_id, exc_info=exc)
+                    outcome = Failure(f"internal error: {type(exc).__name__}: {exc}")
+        duration = (time.perf_counter() - started) * 1000
+        record = self._record(hook, job, plan, delivery_id, attempt, sent_at, body, outcome, duration)
+        return record, isinstance(outcome, Failure) and outcome.timed_out
+
+    def _planned(self, plan: Plan) -> Answer | Failure | None:
+        """What chaos decided instead of sending, if anything."""
+        if plan.status is not None:
+            return Answer(plan.status)
+        if plan.error == "timeout":
+            return Failure(timeout_failure(self.host.settings.delivery_timeout).error)
+        if plan.error is not None:
+            return Failure({"refused": "connection refused"}.get(plan.error, plan.error))
+        return None
+
+    def _record(
+        self,
+        hook: Webhook,
+        job: Job,
+        plan: Plan,
+        delivery_id: str,
+        attempt: int,
+        sent_at: datetime,
+        body: bytes,
+        outcome: Answer | Failure,
+        duration_ms: float,
+    ) -> DeliveryRecord:
+        """The delivery log's record of one attempt."""
         answer = outcome if isinstance(outcome, Answer) else None
         status = answer.status if answer else None
         if plan.status is not None:
             answer = None  # chaos answered without sending: there is no answer body
-        record: DeliveryRecord = {
+        return {
             "DeliveryId": delivery_id,
             "WebhookId": hook.id,
             "Url": hook.url,
@@ -188,49 +234,26 @@ class Attempts:
             "ActivityCreatedOn": job.activity.get("CreatedOn"),
             "Attempt": attempt,
             "Kind": job.kind,
-            "ScheduledAt": webhook_timestamp(host.clock.origin + timedelta(seconds=job.scheduled)),
+            "ScheduledAt": webhook_timestamp(self.host.clock.origin + timedelta(seconds=job.scheduled)),
             "SentAt": webhook_timestamp(sent_at),
             "StatusCode": status,
             "Error": outcome.error if isinstance(outcome, Failure) else None,
-            "DurationMs": round((time.perf_counter() - started) * 1000, 3),
+            "DurationMs": round(duration_ms, 3),
             "Outcome": "delivered" if status == 200 else "failed",
             "Chaos": [*job.marks, *plan.marks],
             "Body": body.decode(errors="replace"),
             "Answer": answer.body.decode(errors="replace") if answer else None,
             "AnswerTruncated": answer.truncated if answer else False,
         }
-        return record, isinstance(outcome, Failure) and outcome.timed_out
-
-    async def _outcome(
-        self, hook: Webhook, plan: Plan, body: bytes, headers: dict[str, str], delivery_id: str
-    ) -> Answer | Failure:
-        """What chaos decided, or what the poster got (a poster's own bug is a failed attempt too)."""
-        if plan.status is not None:
-            return Answer(plan.status)
-        if plan.error == "timeout":
-            return Failure(timeout_failure(self.host.settings.delivery_timeout).error)
-        if plan.error is not None:
-            return Failure({"refused": "connection refused"}.get(plan.error, plan.error))
-        poster = self.host._poster
-        assert poster is not None
-        try:
-            return await poster.post(hook.url, body, headers)
-        except Exception as exc:  # the poster translates network errors; anything else is its bug
-            log.error("delivery %s failed inside the mock", delivery_id, exc_info=exc)
-            return Failure(f"internal error: {type(exc).__name__}: {exc}")
 
     def _after(self, hook: Webhook, job: Job, status: int | None, timed_out: bool = False) -> None:
         """Apply the state machine's step for this attempt's outcome."""
         aid = job.activity["Id"]
-        event = Ended(
-            kind=job.kind,
-            attempt=job.attempt,
-            status=status,
-            timed_out=timed_out,
-            retrying_left=any(other != aid for other in hook.retrying),
-            held_left=any(other != aid for other in hook.held),
-        )
-        step = machine.after_attempt(self.status(hook), event, self.host.settings.retry_schedule)
+        retrying_left = len(hook.retrying) > (aid in hook.retrying)
+        held_left = len(hook.held) > (aid in hook.held)
+        event = Ended(job.kind, job.attempt, status, timed_out, retrying_left, held_left)
+        before = Status(hook.state, hook.catching_up, hook.id in self.stalled)
+        step = machine.after_attempt(before, event, self.host.settings.retry_schedule)
         self._apply(hook, job, step)
 
     def _apply(self, hook: Webhook, job: Job, step: Step) -> None:
@@ -243,35 +266,35 @@ class Attempts:
         else:
             self.stalled.discard(hook.id)
         for action in step.actions:
-            if action is Action.COUNT_DELIVERED:
+            if action is COUNT_DELIVERED:
                 self.delivered[hook.id] = self.delivered.get(hook.id, 0) + 1
                 hook.tries.pop(aid, None)
-            elif action is Action.ACKNOWLEDGE:
+            elif action is ACKNOWLEDGE:
                 hook.retrying.pop(aid, None)
                 hook.held.pop(aid, None)
                 if host.journal:
                     host.journal.mark_delivered(hook.account, hook.id, aid)
-            elif action is Action.CANCEL_PROBE:
-                hook.next_probe = None
-            elif action is Action.CATCH_UP_NEXT:
-                self._catch_up_next(hook)
-            elif action is Action.COUNT_FAILED:
+            elif action is SAVE:
+                self.save(hook)
+            elif action is COUNT_FAILED:
                 hook.attempts_failed += 1
-            elif action is Action.RETRY:
+            elif action is RETRY:
                 hook.retrying[aid] = job.activity
                 host._queue(hook, job.activity, now + step.retry_in, "retry", job.attempt + 1, job.marks)
-            elif action is Action.HOLD:
+            elif action is HOLD:
                 hook.retrying.pop(aid, None)
                 self.held.hold(hook, job.activity)
-            elif action is Action.HOLD_RETRYING:
+            elif action is HOLD_RETRYING:
                 for other, activity in hook.retrying.items():
                     if other not in hook.held:
                         self.held.hold(hook, activity)
                 hook.retrying.clear()
-            elif action is Action.SCHEDULE_PROBE:
+            elif action is SCHEDULE_PROBE:
                 self.schedule_probe(hook, now)
-            elif action is Action.SAVE:
-                self.save(hook)
+            elif action is CANCEL_PROBE:
+                hook.next_probe = None
+            elif action is CATCH_UP_NEXT:
+                self._catch_up_next(hook)
 
     def _catch_up_next(self, hook: Webhook) -> None:
         nxt = self.held.oldest(hook)
@@ -306,7 +329,7 @@ class Attempts:
         self.delivered.pop(hook.id, None)
         self.held.forget(hook.id)
         self.stalled.discard(hook.id)
-        self.set_state(hook, HookState.HEALTHY)
+        self.set_state(hook, HEALTHY)
         self.save(hook)
 
     def save(self, hook: Webhook) -> None:

@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any
 
 from envoice_mock.clock import Clock
@@ -32,16 +32,16 @@ class Dispatcher:
         self,
         clock: Clock,
         outbox: Outbox,
-        lookup: Callable[[str], Webhook | None],
-        stalled: Callable[[str], bool],
-        handle: Callable[[Webhook, Job], Awaitable[None]],
+        webhooks: Mapping[str, Webhook],
+        stalled: Container[str],
+        handle: Callable[[Webhook, Job], Awaitable[None] | None],
         concurrency: int,
     ) -> None:
         self.clock = clock
         self.outbox = outbox
-        self.lookup = lookup  # hook id -> webhook, None once removed
-        self.stalled = stalled  # hook id -> only retries and probes may go out
-        self.handle = handle
+        self.webhooks = webhooks  # hook id -> webhook (a removed one is gone)
+        self.stalled = stalled  # hook ids to which only retries and probes may go out
+        self.handle = handle  # a job -> the attempt to await, or None when it was dealt with at once
         self.concurrency = max(1, concurrency)
         self.stopping = False
         self._wake: asyncio.Event | None = None
@@ -149,13 +149,13 @@ class Dispatcher:
         """Start workers for the webhook's ready attempts, up to its concurrency."""
         if self.stopping:
             return
-        hook = self.lookup(hook_id)
+        hook = self.webhooks.get(hook_id)
         if hook is None:
             for dropped in self.outbox.take_all(hook_id):
                 self.outbox.release(dropped)
             return
         while self._busy[hook_id] < self.concurrency and self.outbox.has_ready(
-            hook_id, self.stalled(hook_id)
+            hook_id, hook_id in self.stalled
         ):
             self._busy[hook_id] += 1
             task = asyncio.ensure_future(self._work(hook))
@@ -164,11 +164,13 @@ class Dispatcher:
 
     async def _work(self, hook: Webhook) -> None:
         """One slot of a webhook: handle ready jobs one after another."""
-        while not self.stopping and self.lookup(hook.id) is hook:
-            job = self.outbox.take(hook.id, urgent_only=self.stalled(hook.id))
+        while not self.stopping and self.webhooks.get(hook.id) is hook:
+            job = self.outbox.take(hook.id, urgent_only=hook.id in self.stalled)
             if job is None:
                 return
-            await self.handle(hook, job)
+            attempt = self.handle(hook, job)  # None: handled at once (held)
+            if attempt is not None:
+                await attempt
 
     def _finished(self, hook_id: str, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)

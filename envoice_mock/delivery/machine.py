@@ -14,26 +14,24 @@ the engine reads the clock and does the actions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
-from envoice_mock.delivery.records import HookState
+from envoice_mock.delivery.records import FAILING, HEALTHY, RETRYING, HookState
 
 UNCOUNTED = frozenset({"duplicate", "replay"})  # attempts of activities already delivered or counted
 PROBING = frozenset({"probe", "catchup"})  # attempts made while recovering from failing
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
-    """What the machine knows of one webhook."""
+class Status(NamedTuple):
+    """What the machine knows of one webhook (immutable; a NamedTuple as it is built per attempt)."""
 
     state: HookState = HookState.HEALTHY
     catching_up: bool = False
     stalled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Ended:
+class Ended(NamedTuple):
     """Event: an attempt of one activity ended."""
 
     kind: str  # live | retry | probe | catchup | replay | duplicate
@@ -59,68 +57,85 @@ class Action(Enum):
     SAVE = "save"  # journal the webhook's state
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+# The actions as plain module names (an Enum attribute costs ~100 ns on Python 3.11; read per delivery).
+COUNT_DELIVERED = Action.COUNT_DELIVERED
+ACKNOWLEDGE = Action.ACKNOWLEDGE
+CANCEL_PROBE = Action.CANCEL_PROBE
+CATCH_UP_NEXT = Action.CATCH_UP_NEXT
+COUNT_FAILED = Action.COUNT_FAILED
+RETRY = Action.RETRY
+HOLD = Action.HOLD
+HOLD_RETRYING = Action.HOLD_RETRYING
+SCHEDULE_PROBE = Action.SCHEDULE_PROBE
+SAVE = Action.SAVE
+
+
+class Step(NamedTuple):
     """The machine's answer: the next status and what to do."""
 
     status: Status
     actions: tuple[Action, ...]
-    retry_in: float = 0.0  # seconds until the retry, with Action.RETRY
+    retry_in: float = 0.0  # seconds until the retry, with RETRY
 
 
-def holds_new(status: Status, kind: str) -> bool:
+def holds_new(state: HookState, catching_up: bool, kind: str) -> bool:
     """Whether a new activity's first attempt is held rather than queued (failing or catching up)."""
-    return kind == "live" and (status.state is HookState.FAILING or status.catching_up)
+    return kind == "live" and (state is FAILING or catching_up)
 
 
-def holds_taken(status: Status, kind: str) -> bool:
+def holds_taken(state: HookState, kind: str) -> bool:
     """Whether an attempt taken from the queue is held rather than sent (the webhook is failing)."""
-    return kind in ("live", "retry") and status.state is HookState.FAILING
+    return kind in ("live", "retry") and state is FAILING
 
 
 def after_attempt(status: Status, event: Ended, retry_schedule: tuple[float, ...]) -> Step:
     """The transition for an attempt's outcome."""
-    if event.status is not None:
+    if event.status is not None and status.stalled:
         status = Status(status.state, status.catching_up, stalled=False)  # the receiver answers again
     if event.status == 200:
         return _delivered(status, event)
     return _failed(status, event, retry_schedule)
 
 
+_DELIVERED = (COUNT_DELIVERED, ACKNOWLEDGE, SAVE)
+_ACKNOWLEDGED = (ACKNOWLEDGE, SAVE)  # a replay or duplicate: counted before
+
+
 def _delivered(status: Status, event: Ended) -> Step:
-    actions = [] if event.kind in UNCOUNTED else [Action.COUNT_DELIVERED]
-    actions.append(Action.ACKNOWLEDGE)
-    state, catching_up = status.state, status.catching_up
+    if event.kind not in PROBING:  # the common case, kept cheap: it runs for every delivery
+        if status.state is RETRYING and not event.retrying_left:
+            status = Status(HEALTHY, status.catching_up, status.stalled)
+        return Step(status, _ACKNOWLEDGED if event.kind in UNCOUNTED else _DELIVERED)
+    actions = [COUNT_DELIVERED, ACKNOWLEDGE]
+    state = status.state
     if event.kind == "probe":
-        state = HookState.HEALTHY
-        actions.append(Action.CANCEL_PROBE)
-    if event.kind in PROBING:
-        catching_up = event.held_left
-        if catching_up:
-            actions.append(Action.CATCH_UP_NEXT)
-    if state is HookState.RETRYING and not event.retrying_left:
-        state = HookState.HEALTHY
-    actions.append(Action.SAVE)
-    return Step(Status(state, catching_up, status.stalled), tuple(actions))
+        state = HEALTHY
+        actions.append(CANCEL_PROBE)
+    if event.held_left:
+        actions.append(CATCH_UP_NEXT)
+    if state is RETRYING and not event.retrying_left:
+        state = HEALTHY
+    actions.append(SAVE)
+    return Step(Status(state, event.held_left, status.stalled), tuple(actions))
 
 
 def _failed(status: Status, event: Ended, retry_schedule: tuple[float, ...]) -> Step:
     if event.kind in UNCOUNTED:
-        return Step(status, (Action.COUNT_FAILED,))
+        return Step(status, (COUNT_FAILED,))
     if event.kind in PROBING:
-        failing = Status(HookState.FAILING, catching_up=False, stalled=False)
-        return Step(failing, (Action.COUNT_FAILED, Action.HOLD, Action.SCHEDULE_PROBE, Action.SAVE))
+        failing = Status(FAILING, catching_up=False, stalled=False)
+        return Step(failing, (COUNT_FAILED, HOLD, SCHEDULE_PROBE, SAVE))
     if event.attempt <= len(retry_schedule):
-        state = HookState.RETRYING if status.state is HookState.HEALTHY else status.state
+        state = RETRYING if status.state is HEALTHY else status.state
         # After a timeout, first attempts wait until this retry gets an answer: one timeout per step.
         stalled = status.stalled or event.timed_out
         return Step(
             Status(state, status.catching_up, stalled),
-            (Action.COUNT_FAILED, Action.RETRY, Action.SAVE),
+            (COUNT_FAILED, RETRY, SAVE),
             retry_in=retry_schedule[event.attempt - 1],
         )
     # Exhausted: the webhook is failing; everything not yet delivered is held for catch-up.
     # What waits in the queue is held as it is taken, at no cost, so it is not stalled.
-    failing = Status(HookState.FAILING, status.catching_up, stalled=False)
-    actions = (Action.COUNT_FAILED, Action.HOLD, Action.HOLD_RETRYING, Action.SCHEDULE_PROBE, Action.SAVE)
+    failing = Status(FAILING, status.catching_up, stalled=False)
+    actions = (COUNT_FAILED, HOLD, HOLD_RETRYING, SCHEDULE_PROBE, SAVE)
     return Step(failing, actions)

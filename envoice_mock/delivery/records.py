@@ -26,6 +26,11 @@ class HookState(StrEnum):
     FAILING = "failing"
 
 
+# The states as plain module names: an Enum attribute costs ~100 ns on Python 3.11, and these are
+# read for every delivery.
+HEALTHY, RETRYING, FAILING = HookState.HEALTHY, HookState.RETRYING, HookState.FAILING
+
+
 @dataclass(slots=True)
 class Webhook:
     """One registered URL of an account, with its delivery state."""

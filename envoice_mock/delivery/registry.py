@@ -35,7 +35,7 @@ class WebhookRegistry:
         self.seed = seed
         self.clock = clock
         self.hooks: dict[str, dict[str, Webhook]] = {}  # account key -> id -> webhook
-        self._by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
+        self.by_id: dict[str, Webhook] = {}  # every account's webhooks, by id
 
     def create(self, account: AccountLike, url: Any, secret: Any = None) -> Webhook:
         """Register a URL for the account (at most MAX_WEBHOOKS; http/https only); bad input is an
@@ -66,7 +66,7 @@ class WebhookRegistry:
 
     def restore(self, hook: Webhook) -> None:
         """Put a webhook in (one loaded from a state file, or just created)."""
-        self.hooks.setdefault(hook.account, {})[hook.id] = self._by_id[hook.id] = hook
+        self.hooks.setdefault(hook.account, {})[hook.id] = self.by_id[hook.id] = hook
 
     def remove(self, account_key: str, hook_id: str) -> None:
         """Unregister one of the account's webhooks (404 ApiFault when it has no such webhook)."""
@@ -74,11 +74,11 @@ class WebhookRegistry:
         if hook_id not in hooks:
             raise ApiFault(404, "NotFound", f"There is no webhook {hook_id!r}.", field="id")
         del hooks[hook_id]
-        self._by_id.pop(hook_id, None)
+        self.by_id.pop(hook_id, None)
 
     def get(self, hook_id: str) -> Webhook | None:
         """A webhook of any account by id (None once removed)."""
-        return self._by_id.get(hook_id)
+        return self.by_id.get(hook_id)
 
     def of(self, account_key: str | None = None) -> Iterable[Webhook]:
         """The account's webhooks (or every account's), in registration order."""

@@ -104,8 +104,8 @@ class WebhookEngine:
         self.dispatcher = Dispatcher(
             clock,
             self.outbox,
-            self.registry.get,
-            self.attempts.is_stalled,
+            self.registry.by_id,
+            self.attempts.stalled,
             self.attempts.handle,
             settings.delivery_concurrency,
         )
@@ -166,7 +166,7 @@ class WebhookEngine:
         self, hook: Webhook, activity: Activity, kind: str = "live", marks: tuple[str, ...] = ()
     ) -> None:
         """Queue the first attempt of an activity to one webhook (held while the hook is failing)."""
-        if machine.holds_new(self.attempts.status(hook), kind):
+        if machine.holds_new(hook.state, hook.catching_up, kind):
             self.attempts.held.hold(hook, activity)
             return
         now = self.clock.seconds(hook.account)
