@@ -26,6 +26,7 @@ from envoice_mock.api.paging import cursor, limit_of, link_next
 from envoice_mock.api.pdfdoc import render_pdf
 from envoice_mock.api.routing import (
     EXPECTED_ERRORS,
+    app_factory_of,
     authenticate,
     fault_of,
     fault_response,
@@ -437,7 +438,7 @@ async def scenario_run(request: Request) -> Response:
     runtime = runtime_of(request)
     name, target, seed = await run_request(request)
     try:
-        run_id = start_background_run(runtime, name, target, seed, account)
+        run_id = start_background_run(runtime, app_factory_of(request), name, target, seed, account)
     except ScenarioError as exc:
         raise scenario_fault(exc) from None
     return respond(request, {"RunId": run_id, "Status": "running"}, 202)
@@ -448,8 +449,8 @@ async def scenario_run_status(request: Request) -> Response:
     account = authenticate(request)
     runtime = runtime_of(request)
     run_id = request.path_params["id"]
-    run = runtime.extras.get("scenario_runs", {}).get(run_id)
-    if run is None or runtime.extras.get("scenario_run_owners", {}).get(run_id) != account.key:
+    run = runtime.runs.background.get(run_id)
+    if run is None or runtime.runs.owners.get(run_id) != account.key:
         raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")
     return respond(request, run)
 

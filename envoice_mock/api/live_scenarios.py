@@ -37,7 +37,7 @@ def start_live_run(
     """Start the run as a task of the serving loop; answers its record (Status "running")."""
     scenario = load_scenario(find_scenario(name, runtime.settings.scenarios), runtime.spec)
     key, secret = account
-    runs: dict[str, dict[str, Any]] = runtime.extras.setdefault("live_runs", {}).setdefault(key, {})
+    runs = runtime.runs.live.setdefault(key, {})
     if sum(1 for r in runs.values() if r["Status"] == "running") >= 3:
         raise ScenarioError("three scenario runs are already running on this account; wait for one to end")
     run_id = "live_" + secrets.token_urlsafe(12)
@@ -94,10 +94,7 @@ def start_live_run(
             record.update(Status="error", Error=f"{type(exc).__name__}: {exc}")
         bus.publish(key, "scenario", {"RunId": run_id, "Status": record["Status"], "Done": True})
 
-    task = asyncio.get_running_loop().create_task(go())
-    tasks: set[asyncio.Task[None]] = runtime.extras.setdefault("live_run_tasks", set())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    runtime.runs.hold(asyncio.get_running_loop().create_task(go()))
     return record
 
 

@@ -211,7 +211,7 @@ async def live_scenario(request: Request) -> Response:
 async def live_scenario_status(request: Request) -> Response:
     """A live run's record (its log lines, and its expectations once it ended)."""
     account = authenticate(request)
-    runs: dict[str, Any] = runtime_of(request).extras.get("live_runs", {}).get(account.key, {})
+    runs: dict[str, Any] = runtime_of(request).runs.live.get(account.key, {})
     run = runs.get(request.path_params["id"])
     if run is None:
         raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")

@@ -128,8 +128,9 @@ async def _run(
         return await run_remote(
             scenario, args.target, args.server, seed, printer, realtime=args.speed > 0, verbose=args.verbose
         )
+    from envoice_mock.api.app import app_for
     from envoice_mock.scenarios.embedded import run_embedded
 
     return await run_embedded(
-        scenario, args.target, seed, args.speed, printer, base=settings, verbose=args.verbose
+        scenario, args.target, app_for, seed, args.speed, printer, base=settings, verbose=args.verbose
     )
