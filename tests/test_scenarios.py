@@ -14,13 +14,8 @@ import pytest
 from envoice_mock.api.app import app_for
 from envoice_mock.config import DEFAULT_SCENARIOS
 from envoice_mock.scenarios.embedded import run_embedded
-from envoice_mock.scenarios.story import (
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    parse_scenario,
-    scenario_files,
-)
+from envoice_mock.scenarios.errors import ScenarioError
+from envoice_mock.scenarios.loader import Scenario, load_scenario, parse_scenario, scenario_files
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 

@@ -393,7 +393,8 @@ async def chaos_clear(request: Request) -> Response:
 
 async def scenarios_list(request: Request) -> Response:
     """The built-in scenarios with their descriptions."""
-    from envoice_mock.scenarios.story import ScenarioError, load_scenario, scenario_files
+    from envoice_mock.scenarios.errors import ScenarioError
+    from envoice_mock.scenarios.loader import load_scenario, scenario_files
 
     runtime = runtime_of(request)
     out = []
@@ -432,7 +433,7 @@ def scenario_fault(exc: Exception) -> ApiFault:
 async def scenario_run(request: Request) -> Response:
     """Start a built-in scenario in the background (its own embedded mock) against a target."""
     from envoice_mock.scenarios.embedded import start_background_run
-    from envoice_mock.scenarios.story import ScenarioError
+    from envoice_mock.scenarios.errors import ScenarioError
 
     account = authenticate(request)
     runtime = runtime_of(request)

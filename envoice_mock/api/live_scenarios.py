@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from envoice_mock.scenarios.story import ScenarioError, ScenarioRunner, find_scenario, load_scenario
+from envoice_mock.scenarios.errors import ScenarioError
+from envoice_mock.scenarios.loader import find_scenario, load_scenario
+from envoice_mock.scenarios.runner import ScenarioRunner
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -87,8 +89,8 @@ def start_live_run(
                 try:
                     report = await runner.run()
                 finally:
-                    if runner._hook_id:
-                        await client.delete(f"/_mock/webhooks/{runner._hook_id}")
+                    if runner.hook_id:
+                        await client.delete(f"/_mock/webhooks/{runner.hook_id}")
             record.update(Status="passed" if report.ok else "failed", Expectations=report.expectations)
         except Exception as exc:  # the run's failure is the run's report, not the server's
             record.update(Status="error", Error=f"{type(exc).__name__}: {exc}")

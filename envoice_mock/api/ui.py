@@ -189,7 +189,7 @@ async def live_scenario(request: Request) -> Response:
     """Run a built-in scenario on this account, live (see live_scenarios)."""
     from envoice_mock.api.live import live_of
     from envoice_mock.api.live_scenarios import start_live_run
-    from envoice_mock.scenarios.story import ScenarioError
+    from envoice_mock.scenarios.errors import ScenarioError
 
     account = authenticate(request)
     name, target, seed = await run_request(request)

@@ -16,14 +16,9 @@ import httpx
 from envoice_mock.config import DEFAULT_KEY, DEFAULT_SECRET, Settings
 from envoice_mock.ids import derived_token
 from envoice_mock.runtime.wiring import Runtime, build_runtime
-from envoice_mock.scenarios.story import (
-    Printer,
-    Report,
-    Scenario,
-    ScenarioRunner,
-    find_scenario,
-    load_scenario,
-)
+from envoice_mock.scenarios.loader import Scenario, find_scenario, load_scenario
+from envoice_mock.scenarios.report import Printer, Report
+from envoice_mock.scenarios.runner import ScenarioRunner
 
 if TYPE_CHECKING:
     from envoice_mock.domain.store import Account
@@ -114,8 +109,8 @@ async def run_remote(
         try:
             return await runner.run()
         finally:
-            if runner._hook_id:
-                await client.delete(f"/_mock/webhooks/{runner._hook_id}")
+            if runner.hook_id:
+                await client.delete(f"/_mock/webhooks/{runner.hook_id}")
 
 
 def start_background_run(
