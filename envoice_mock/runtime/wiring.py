@@ -129,6 +129,7 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
             journal.close()
         raise
     chaos = ChaosEngine(webhooks, settings.seed)
+    webhooks.chaos = chaos  # every attempt is planned by the chaos rules (none: plain delivery)
     return Runtime(
         settings=settings,
         spec=spec,
