@@ -35,11 +35,15 @@ from envoice_mock.api.routing import (
     runtime_of,
 )
 from envoice_mock.config import SettingsError, parse_duration
+from envoice_mock.delivery.chaos import ChaosError, ChaosLimit
 from envoice_mock.domain.sheet import GATEWAY_NAMES, build_sheet
 from envoice_mock.domain.store import StoreError
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import MAX_INT_DIGITS
 from envoice_mock.limits import check_clock_advance
+from envoice_mock.scenarios.embedded import start_background_run
+from envoice_mock.scenarios.errors import ScenarioError
+from envoice_mock.scenarios.loader import load_scenario, scenario_files
 
 
 class IdConvertor(Convertor[int]):
@@ -367,7 +371,6 @@ async def idle(request: Request) -> Response:
 
 async def chaos_apply(request: Request) -> Response:
     """Install a chaos directive for this account's deliveries (or run replay / clear)."""
-    from envoice_mock.delivery.chaos import ChaosError, ChaosLimit
 
     account = authenticate(request)
     runtime = runtime_of(request)
@@ -393,8 +396,6 @@ async def chaos_clear(request: Request) -> Response:
 
 async def scenarios_list(request: Request) -> Response:
     """The built-in scenarios with their descriptions."""
-    from envoice_mock.scenarios.errors import ScenarioError
-    from envoice_mock.scenarios.loader import load_scenario, scenario_files
 
     runtime = runtime_of(request)
     out = []
@@ -432,8 +433,6 @@ def scenario_fault(exc: Exception) -> ApiFault:
 
 async def scenario_run(request: Request) -> Response:
     """Start a built-in scenario in the background (its own embedded mock) against a target."""
-    from envoice_mock.scenarios.embedded import start_background_run
-    from envoice_mock.scenarios.errors import ScenarioError
 
     account = authenticate(request)
     runtime = runtime_of(request)

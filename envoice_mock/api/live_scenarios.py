@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from envoice_mock.api.events import EventBus
+    from envoice_mock.config import Settings
     from envoice_mock.runtime.wiring import Runtime
+    from envoice_mock.scenarios.loader import Scenario
 
 MAX_RUNS = 20  # runs remembered per account (the oldest finished ones are forgotten)
 
@@ -40,41 +42,16 @@ def start_live_run(
     scenario = load_scenario(find_scenario(name, runtime.settings.scenarios), runtime.spec)
     key, secret = account
     runs = runtime.runs.live.setdefault(key, {})
-    if sum(1 for r in runs.values() if r["Status"] == "running") >= 3:
-        raise ScenarioError("three scenario runs are already running on this account; wait for one to end")
-    run_id = "live_" + secrets.token_urlsafe(12)
-    record: dict[str, Any] = {
-        "RunId": run_id,
-        "Scenario": scenario.name,
-        "Target": target,
-        "Status": "running",
-        "Log": [],
-    }
-    runs[run_id] = record
-    while len(runs) > MAX_RUNS:
-        oldest = next((rid for rid, r in runs.items() if r["Status"] != "running"), None)
-        if oldest is None:
-            break
-        del runs[oldest]
+    record = _new_record(runs, scenario.name, target)
+    run_id = record["RunId"]
 
     def printer(line: str) -> None:
         record["Log"].append(line)
         bus.publish(key, "scenario", {"RunId": run_id, "Line": line})
 
-    settings = runtime.settings
-    differs = []
-    if scenario.retry_schedule is not None and tuple(scenario.retry_schedule) != tuple(
-        settings.retry_schedule
-    ):
-        differs.append(
-            f"retry schedule {_delays(scenario.retry_schedule)} (this server: {_delays(settings.retry_schedule)})"
-        )
-    if scenario.probe_interval is not None and scenario.probe_interval != settings.probe_interval:
-        differs.append(
-            f"probe interval {scenario.probe_interval:g}s (this server: {settings.probe_interval:g}s)"
-        )
-    if differs:
-        printer("note: the scenario is written for " + " and ".join(differs) + "; it runs on this server's")
+    note = settings_note(scenario, runtime.settings)
+    if note:
+        printer(note)
 
     async def go() -> None:
         transport = httpx.ASGITransport(app=app)
@@ -98,6 +75,45 @@ def start_live_run(
 
     runtime.runs.hold(asyncio.get_running_loop().create_task(go()))
     return record
+
+
+def _new_record(runs: dict[str, dict[str, Any]], scenario: str, target: str) -> dict[str, Any]:
+    """A running run's record among an account's runs (at most three running, MAX_RUNS kept)."""
+    if sum(1 for r in runs.values() if r["Status"] == "running") >= 3:
+        raise ScenarioError("three scenario runs are already running on this account; wait for one to end")
+    run_id = "live_" + secrets.token_urlsafe(12)
+    record: dict[str, Any] = {
+        "RunId": run_id,
+        "Scenario": scenario,
+        "Target": target,
+        "Status": "running",
+        "Log": [],
+    }
+    runs[run_id] = record
+    while len(runs) > MAX_RUNS:
+        oldest = next((rid for rid, r in runs.items() if r["Status"] != "running"), None)
+        if oldest is None:
+            break
+        del runs[oldest]
+    return record
+
+
+def settings_note(scenario: Scenario, settings: Settings) -> str | None:
+    """A line saying where the scenario's delivery settings differ from this server's (None: they agree)."""
+    differs = []
+    if scenario.retry_schedule is not None and tuple(scenario.retry_schedule) != tuple(
+        settings.retry_schedule
+    ):
+        differs.append(
+            f"retry schedule {_delays(scenario.retry_schedule)} (this server: {_delays(settings.retry_schedule)})"
+        )
+    if scenario.probe_interval is not None and scenario.probe_interval != settings.probe_interval:
+        differs.append(
+            f"probe interval {scenario.probe_interval:g}s (this server: {settings.probe_interval:g}s)"
+        )
+    if not differs:
+        return None
+    return "note: the scenario is written for " + " and ".join(differs) + "; it runs on this server's"
 
 
 def _delays(delays: tuple[float, ...] | list[float]) -> str:
