@@ -424,17 +424,17 @@ class ChaosEngine:
     def plan(self, hook: Webhook, job: Job) -> Plan:
         """What happens to this attempt: delay it, or fail, corrupt, duplicate it (each marked)."""
         plan = Plan()
-        if job.kind in ("duplicate",):
+        if not self.rules or job.kind == "duplicate":  # the usual case: nothing to plan (hot path)
             return plan
         clock = self.engine.clock
         self.rules = [r for r in self.rules if r.live(clock.seconds(r.account)) or r.holding]
         now = clock.seconds(hook.account)
-        live = [r for r in self.rules if r.live(now, hook)]
-        for rule in live:
-            if rule.hold_back(job, plan, self.source):
+        for rule in self.rules:
+            if rule.live(now, hook) and rule.hold_back(job, plan, self.source):
                 return plan  # the attempt comes back later, marked, and meets the other rules then
-        for rule in live:  # a rule's use ends only that rule, so the live list stays true in the pass
-            rule.shape(job, plan)
+        for rule in self.rules:
+            if rule.live(now, hook):
+                rule.shape(job, plan)
         return plan
 
     def flush(self, account: str | None = None) -> int:
