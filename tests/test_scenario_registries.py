@@ -115,3 +115,17 @@ def test_expectations_judge_a_finished_run() -> None:
     assert judge("duplicates", True, report) == (True, "1 activities delivered more than once")
     assert judge("min_deliveries", 4, report) == (False, "3 delivery attempts")
     assert judge("no_such", 1, report) == (False, "unknown expectation no_such")
+
+
+def test_the_scenario_layer_imports_nothing_above_it() -> None:
+    import ast
+    from pathlib import Path
+
+    import envoice_mock.scenarios
+
+    above = ("envoice_mock.api", "envoice_mock.cli", "envoice_mock.pytest_plugin", "envoice_mock.sink")
+    for path in Path(envoice_mock.scenarios.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not [n for n in names if n.startswith(above)], f"{path.name} imports {names}"
