@@ -17,9 +17,7 @@ from envoice_mock.scenarios.expectations import judge
 from envoice_mock.scenarios.report import Report
 from envoice_mock.sink import Sink
 
-from .helpers import cli
-
-SECRET = "sandbox-secret"
+from .helpers import SECRET, cli
 
 MANY_MISTAKES = """\
 name: many-mistakes
