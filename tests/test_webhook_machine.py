@@ -67,7 +67,9 @@ def test_retrying_schedule_exhausted_is_failing_holding_everything_with_a_probe(
 
 def test_failing_holds_new_activities_and_queued_attempts() -> None:
     failing = HookState.FAILING
-    assert holds_new(failing, False, "live") and holds_taken(failing, "live") and holds_taken(failing, "retry")
+    assert (
+        holds_new(failing, False, "live") and holds_taken(failing, "live") and holds_taken(failing, "retry")
+    )
     assert not holds_new(failing, False, "replay") and not holds_taken(failing, "probe")
     assert not holds_new(HookState.HEALTHY, False, "live") and not holds_taken(HookState.RETRYING, "retry")
 
