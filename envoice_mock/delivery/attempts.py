@@ -195,7 +195,9 @@ class Attempts:
                     log.error("delivery %s failed inside the mock", delivery_id, exc_info=exc)
                     outcome = Failure(f"internal error: {type(exc).__name__}: {exc}")
         duration = (time.perf_counter() - started) * 1000
-        record = self._record(hook, job, plan, delivery_id, attempt, sent_at, body, outcome, duration)
+        record = delivery_record(
+            host.clock.origin, hook, job, plan, delivery_id, attempt, sent_at, body, outcome, duration
+        )
         return record, isinstance(outcome, Failure) and outcome.timed_out
 
     def _planned(self, plan: Plan) -> Answer | Failure | None:
@@ -207,44 +209,6 @@ class Attempts:
         if plan.error is not None:
             return Failure({"refused": "connection refused"}.get(plan.error, plan.error))
         return None
-
-    def _record(
-        self,
-        hook: Webhook,
-        job: Job,
-        plan: Plan,
-        delivery_id: str,
-        attempt: int,
-        sent_at: datetime,
-        body: bytes,
-        outcome: Answer | Failure,
-        duration_ms: float,
-    ) -> DeliveryRecord:
-        """The delivery log's record of one attempt."""
-        answer = outcome if isinstance(outcome, Answer) else None
-        status = answer.status if answer else None
-        if plan.status is not None:
-            answer = None  # chaos answered without sending: there is no answer body
-        return {
-            "DeliveryId": delivery_id,
-            "WebhookId": hook.id,
-            "Url": hook.url,
-            "ActivityId": job.activity["Id"],
-            "ActivityType": job.activity.get("Type"),
-            "ActivityCreatedOn": job.activity.get("CreatedOn"),
-            "Attempt": attempt,
-            "Kind": job.kind,
-            "ScheduledAt": webhook_timestamp(self.host.clock.origin + timedelta(seconds=job.scheduled)),
-            "SentAt": webhook_timestamp(sent_at),
-            "StatusCode": status,
-            "Error": outcome.error if isinstance(outcome, Failure) else None,
-            "DurationMs": round(duration_ms, 3),
-            "Outcome": "delivered" if status == 200 else "failed",
-            "Chaos": [*job.marks, *plan.marks],
-            "Body": body.decode(errors="replace"),
-            "Answer": answer.body.decode(errors="replace") if answer else None,
-            "AnswerTruncated": answer.truncated if answer else False,
-        }
 
     def _after(self, hook: Webhook, job: Job, status: int | None, timed_out: bool = False) -> None:
         """Apply the state machine's step for this attempt's outcome."""
@@ -344,3 +308,42 @@ class Attempts:
         if source is None:
             source = self._ids[key] = SeededSource(self.host.settings.seed, *namespace)
         return source
+
+
+def delivery_record(
+    origin: datetime,
+    hook: Webhook,
+    job: Job,
+    plan: Plan,
+    delivery_id: str,
+    attempt: int,
+    sent_at: datetime,
+    body: bytes,
+    outcome: Answer | Failure,
+    duration_ms: float,
+) -> DeliveryRecord:
+    """The delivery log's record of one attempt (`origin`: the clock's, for ScheduledAt)."""
+    answer = outcome if isinstance(outcome, Answer) else None
+    status = answer.status if answer else None
+    if plan.status is not None:
+        answer = None  # chaos answered without sending: there is no answer body
+    return {
+        "DeliveryId": delivery_id,
+        "WebhookId": hook.id,
+        "Url": hook.url,
+        "ActivityId": job.activity["Id"],
+        "ActivityType": job.activity.get("Type"),
+        "ActivityCreatedOn": job.activity.get("CreatedOn"),
+        "Attempt": attempt,
+        "Kind": job.kind,
+        "ScheduledAt": webhook_timestamp(origin + timedelta(seconds=job.scheduled)),
+        "SentAt": webhook_timestamp(sent_at),
+        "StatusCode": status,
+        "Error": outcome.error if isinstance(outcome, Failure) else None,
+        "DurationMs": round(duration_ms, 3),
+        "Outcome": "delivered" if status == 200 else "failed",
+        "Chaos": [*job.marks, *plan.marks],
+        "Body": body.decode(errors="replace"),
+        "Answer": answer.body.decode(errors="replace") if answer else None,
+        "AnswerTruncated": answer.truncated if answer else False,
+    }
