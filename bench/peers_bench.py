@@ -52,8 +52,9 @@ def body(value: dict) -> str:
 
 def operations(base: str) -> list[tuple[str, str, Cycle]]:
     """(name, label, request cycle) for every measured call, ids read from our server."""
-    _, raw = http("GET", base + "/api/invoice/all?pageSize=4")
+    _, raw = http("GET", base + "/api/invoice/all?pageSize=40")
     inv = [i["Id"] for i in json.loads(raw)["Result"]]
+    spread = inv[4:36]  # updates go round 32 invoices: each one's view carries its whole audit log
     _, raw = http("GET", base + "/api/client/all")
     client_id = json.loads(raw)[0]["Id"]
     _, raw = http("GET", base + "/api/worktype/all")
@@ -88,7 +89,7 @@ def operations(base: str) -> list[tuple[str, str, Cycle]]:
         (
             "POST invoice/update",
             "write",
-            [("POST", "/api/invoice/update", body({"Id": inv[1], "Notes": "n-@@N@@"}))],
+            [("POST", "/api/invoice/update", body({"Id": i, "Notes": "n-@@N@@"})) for i in spread],
         ),
         ("POST client/new", "write", [("POST", "/api/client/new", new_client)]),
         (
@@ -103,8 +104,12 @@ def operations(base: str) -> list[tuple[str, str, Cycle]]:
             "update + details",
             "uncached",
             [
-                ("POST", "/api/invoice/update", body({"Id": inv[3], "Notes": "d-@@N@@"})),
-                ("GET", f"/api/invoice/details?id={inv[3]}", None),
+                r
+                for i in spread
+                for r in (
+                    ("POST", "/api/invoice/update", body({"Id": i, "Notes": "d-@@N@@"})),
+                    ("GET", f"/api/invoice/details?id={i}", None),
+                )
             ],
         ),
         (
@@ -160,7 +165,9 @@ def find_wiremock() -> Path | None:
     return jars[-1] if jars else None
 
 
-def start_wiremock(stubs: dict[tuple[str, str], tuple[int, bytes]]) -> tuple[subprocess.Popen, str, str] | None:
+def start_wiremock(
+    stubs: dict[tuple[str, str], tuple[int, bytes]],
+) -> tuple[subprocess.Popen, str, str] | None:
     """WireMock with one static stub per (method, path) answering our captured body."""
     jar = find_wiremock()
     if jar is None:

@@ -17,7 +17,7 @@ def stdlib(value: object) -> bytes:
     "value",
     [
         {"Total": 250.0, "Tax": 0.30000000000000004, "Zero": -0.0, "Big": 1e16, "Small": 0.0005},
-        {"Name": "Zorbachstraße 7 \u2028 <b>&</b>", "Ctl": "\x00\x1f\"\\", "Emoji": "\U0001f600"},
+        {"Name": "Zorbachstraße 7 \u2028 <b>&</b>", "Ctl": '\x00\x1f"\\', "Emoji": "\U0001f600"},
         {1: "int key", "nested": [[], {}, None, True, False, 12345678901234]},
         [2**70, -(2**64)],
     ],

@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, Protocol
 
 from envoice_mock.clock import Clock, iso, parse_iso
@@ -329,8 +330,14 @@ class Store:
     def page(
         self, account: Account, kind: str, page: int | None, size: int | None
     ) -> tuple[int, list[dict[str, Any]]]:
-        """(total, rows of the 1-based page); no page size means everything."""
-        return paginate(self.rows(account, kind), page, size)
+        """(total, rows of the 1-based page); no page size means everything. A page is read
+        off the table without copying it: the cost grows with the page's offset, not the table."""
+        if page is None or size is None or page < 1 or size < 1:
+            return paginate(self.rows(account, kind), page, size)
+        table = account.table(kind)
+        ordered = reversed(table.values()) if self.spec.resources[kind].number else iter(table.values())
+        start = (page - 1) * size
+        return len(table), list(islice(ordered, start, start + size))
 
     def search(
         self,
