@@ -23,7 +23,6 @@ from envoice_mock.api.codecs import decode_body
 from envoice_mock.api.hardening import SHARE_PAGE_POLICY
 from envoice_mock.api.pages import render_html
 from envoice_mock.api.paging import cursor, limit_of, link_next
-from envoice_mock.api.pdfdoc import render_pdf
 from envoice_mock.api.routing import (
     EXPECTED_ERRORS,
     authenticate,
@@ -207,6 +206,9 @@ async def _shared(request: Request, pdf: bool) -> Response:
     view = runtime.store.view(account, kind, row)
     sheet = build_sheet(runtime.store, account, kind, view)
     if pdf:
+        # fpdf2 takes ~0.2 s to import: loaded on the first PDF, not at start-up.
+        from envoice_mock.api.pdfdoc import render_pdf
+
         # Drawing a PDF takes a tenth of a second: off the event loop, so the API and deliveries go on.
         body = await run_in_threadpool(render_pdf, sheet, view.get("CreatedOn"))
         return Response(body, media_type="application/pdf")
