@@ -198,6 +198,33 @@ def fmt(v: float | None, spec: str) -> str:
 # --------------------------------------------------------------------------------------------
 # wrk with a cycle of requests
 
+# wrk's done() hook: the counts and latency percentiles as one `WRK_JSON {...}` line (a %-template).
+WRK_DONE_LUA = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write("WRK_JSON " .. string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,' ..
+    '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"mean_us":%f,"max_us":%d}',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.mean,
+    latency.max) .. "\n")
+end
+"""
+
+
+def new_invoice_body(client_id: int, worktype_id: int, number: str) -> dict:
+    """The minimal valid `invoice/new` body the benchmarks post."""
+    return {
+        "ClientId": client_id,
+        "Number": number,
+        "IssuedOn": "2024-01-10T00:00:00+00:00",
+        "Duedate": "2024-02-09T00:00:00+00:00",
+        "Status": "Draft",
+        "CurrencyId": 163,
+        "PaymentGateways": [{"Name": "paypal"}],
+        "Items": [{"WorkTypeId": worktype_id, "Cost": 125.0, "Quantity": 2}],
+    }
+
 
 WRK_CYCLE_LUA = r"""
 wrk.headers["x-auth-key"] = %(key)s
@@ -219,16 +246,7 @@ function request()
   if r[3] ~= nil then body = string.gsub(r[3], "@@N@@", u) end
   return wrk.format(r[1], string.gsub(r[2], "@@N@@", u), nil, body)
 end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write("WRK_JSON " .. string.format(
-    '{"requests":%%d,"duration_us":%%d,"bytes":%%d,"connect":%%d,"read":%%d,"write":%%d,' ..
-    '"status":%%d,"timeout":%%d,"p50_us":%%d,"p99_us":%%d,"mean_us":%%f,"max_us":%%d}',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.mean,
-    latency.max) .. "\n")
-end
-"""
+%(done)s"""
 
 
 def wrk_cycle(
@@ -255,6 +273,7 @@ def wrk_cycle(
         "secret": lua(AUTH["x-auth-secret"]),
         "cycle": "{" + entries + "}",
         "tag": lua(tag),
+        "done": WRK_DONE_LUA,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)

@@ -37,7 +37,19 @@ import httpx
 from accounts_bench import run as accounts_run
 from accounts_bench import start_server as start_any_key
 from api_bench import DEFAULT_SPEC, PRISM_CACHE, find_prism
-from benchlib import AUTH, HOST, fmt, free_port, http, our_command, percentile, stop, wait_ready, wrk_cycle
+from benchlib import (
+    AUTH,
+    HOST,
+    fmt,
+    free_port,
+    http,
+    new_invoice_body,
+    our_command,
+    percentile,
+    stop,
+    wait_ready,
+    wrk_cycle,
+)
 
 TARGET_RATIO = 5.0  # at least 5x Prism's requests/s
 TARGET_P99_MS = 10.0  # at 32 connections
@@ -59,18 +71,7 @@ def operations(base: str) -> list[tuple[str, str, Cycle]]:
     client_id = json.loads(raw)[0]["Id"]
     _, raw = http("GET", base + "/api/worktype/all")
     worktype_id = json.loads(raw)[0]["Id"]
-    new_invoice = body(
-        {
-            "ClientId": client_id,
-            "Number": "B-@@N@@",
-            "IssuedOn": "2024-01-10T00:00:00+00:00",
-            "Duedate": "2024-02-09T00:00:00+00:00",
-            "Status": "Draft",
-            "CurrencyId": 163,
-            "PaymentGateways": [{"Name": "paypal"}],
-            "Items": [{"WorkTypeId": worktype_id, "Cost": 125.0, "Quantity": 2}],
-        }
-    )
+    new_invoice = body(new_invoice_body(client_id, worktype_id, "B-@@N@@"))
     new_client = body(
         {
             "Name": "Bench @@N@@",
