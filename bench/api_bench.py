@@ -32,6 +32,7 @@ from benchlib import (
     HOST,
     REPO,
     WRK_DONE_LUA,
+    WRK_SETUP_LUA,
     ProtocolError,
     fmt,
     free_port,
@@ -120,13 +121,7 @@ wrk.headers["x-auth-key"] = %(key)s
 wrk.headers["x-auth-secret"] = %(secret)s
 %(content_type)s
 local pre, post = %(pre)s, %(post)s
-local tid_next = 1
-function setup(thread)
-  thread:set("tid", tid_next)
-  tid_next = tid_next + 1
-end
-local n = 0
-%(request_fn)s
+%(setup)s%(request_fn)s
 %(done)s"""
 
 POST_REQUEST_FN = """
@@ -159,6 +154,7 @@ def wrk_script(ep: Endpoint, tag: str) -> str:
         "pre": lua_str(pre + tag + "-"),
         "post": lua_str(post),
         "request_fn": POST_REQUEST_FN if ep.body is not None else "",
+        "setup": WRK_SETUP_LUA,
         "done": WRK_DONE_LUA,
     }
 

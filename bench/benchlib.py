@@ -198,6 +198,16 @@ def fmt(v: float | None, spec: str) -> str:
 # --------------------------------------------------------------------------------------------
 # wrk with a cycle of requests
 
+# Each wrk thread numbered (`tid`), and a request counter `n`: together, unique request tokens.
+WRK_SETUP_LUA = """
+local tid_next = 1
+function setup(thread)
+  thread:set("tid", tid_next)
+  tid_next = tid_next + 1
+end
+local n = 0
+"""
+
 # wrk's done() hook: the counts and latency percentiles as one `WRK_JSON {...}` line (a %-template).
 WRK_DONE_LUA = r"""
 function done(summary, latency, requests)
@@ -232,13 +242,7 @@ wrk.headers["x-auth-secret"] = %(secret)s
 wrk.headers["Content-Type"] = "application/json"
 local cycle = %(cycle)s
 local tag = %(tag)s
-local tid_next = 1
-function setup(thread)
-  thread:set("tid", tid_next)
-  tid_next = tid_next + 1
-end
-local n = 0
-function request()
+%(setup)sfunction request()
   n = n + 1
   local r = cycle[(n - 1) %% #cycle + 1]
   local u = tag .. tid .. "-" .. n
@@ -273,6 +277,7 @@ def wrk_cycle(
         "secret": lua(AUTH["x-auth-secret"]),
         "cycle": "{" + entries + "}",
         "tag": lua(tag),
+        "setup": WRK_SETUP_LUA,
         "done": WRK_DONE_LUA,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
