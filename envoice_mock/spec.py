@@ -125,13 +125,7 @@ class Spec:
     seed: dict[str, Any]
     activity_messages: dict[str, Any]
     accounts: tuple[dict[str, Any], ...] = ()
-
-    def operation(self, op_id: str) -> Operation:
-        """Look an operation up by id."""
-        for op in self.operations:
-            if op.id == op_id:
-                return op
-        raise KeyError(op_id)
+    gateway_payments: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def enum_index(self, enum: str, value: str) -> int:
         """The integer value of an enum member (its index)."""
@@ -220,7 +214,33 @@ def load_spec(root: Path) -> Spec:
         seed=_read(root / "seed.yaml") or {},
         activity_messages=_read(root / "activities.yaml") or {},
         accounts=_accounts(root / "accounts.yaml"),
+        gateway_payments=_gateway_payments(root / "payments.yaml", reference, enums),
     )
+
+
+def _gateway_payments(
+    path: Path, reference: dict[str, list[Any]], enums: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, str]]:
+    """How a payment through each gateway is recorded (payments.yaml): one entry per gateway of
+    reference/gateways.yaml, each naming a payment type whose activity type exists."""
+    raw = (_read(path) or {}).get("gateways") or {}
+    known = {g["Name"] for g in reference.get("gateways", [])}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: gateways must map gateway names to their payment")
+    out: dict[str, dict[str, str]] = {}
+    for name, entry in raw.items():
+        where = f"{path}: gateway {name}"
+        if name not in known:
+            raise SpecError(f"{where}: not a gateway of reference/gateways.yaml")
+        if not isinstance(entry, dict) or set(entry) != {"payment_type", "label"}:
+            raise SpecError(f"{where}: needs exactly payment_type and label")
+        if f"NewPaymentWith{entry['payment_type']}" not in enums.get("ActivityType", ()):
+            raise SpecError(f"{where}: no activity type NewPaymentWith{entry['payment_type']}")
+        out[str(name)] = {k: str(v) for k, v in entry.items()}
+    missing = sorted(known - set(out))
+    if missing:
+        raise SpecError(f"{path}: no payment for gateway {', '.join(missing)}")
+    return out
 
 
 def _accounts(path: Path) -> tuple[dict[str, Any], ...]:

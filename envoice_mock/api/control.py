@@ -34,7 +34,7 @@ from envoice_mock.api.routing import (
     runtime_of,
 )
 from envoice_mock.config import SettingsError, parse_duration
-from envoice_mock.domain.sheet import GATEWAY_NAMES, build_sheet
+from envoice_mock.domain.sheet import build_sheet, gateway_label
 from envoice_mock.domain.store import StoreError
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import MAX_INT_DIGITS
@@ -215,7 +215,11 @@ async def _shared(request: Request, pdf: bool) -> Response:
     paid = request.query_params.get("paid")
     notice = None
     if paid is not None:
-        how = GATEWAY_NAMES.get(paid, "a recorded payment") if paid else "a recorded payment"
+        how = (
+            gateway_label(runtime.spec, paid)
+            if paid in runtime.spec.gateway_payments
+            else "a recorded payment"
+        )
         notice = f"Payment received through {how}. Thank you!"
     return _share_page(request, sheet, token, notice)
 

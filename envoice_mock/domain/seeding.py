@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from envoice_mock.clock import iso, parse_iso
-from envoice_mock.fakedata import SeededSource
+from envoice_mock.fakedata import FAKER_LOCK, SeededSource
 
 if TYPE_CHECKING:
     from envoice_mock.domain.store import Account, Store
@@ -56,6 +56,11 @@ PRODUCTS = [
 
 def seed_account(store: Store, account: Account) -> None:
     """Fill a fresh account with clients, work types, taxes, documents and their histories."""
+    with FAKER_LOCK:  # one shared Faker: seedings in other threads wait their turn
+        _seed_account(store, account)
+
+
+def _seed_account(store: Store, account: Account) -> None:
     cfg = store.spec.seed
     src = SeededSource(store.settings.seed, "data", account.key)
     rng = src.rng

@@ -13,28 +13,12 @@ from typing import TYPE_CHECKING, Any
 from envoice_mock.clock import parse_iso
 from envoice_mock.domain.money import cents, outstanding
 from envoice_mock.fakedata import SeededSource
+from envoice_mock.spec import Spec
 
 if TYPE_CHECKING:
     from envoice_mock.domain.store import Account, Store
 
 TITLES = {"invoice": "Invoice", "estimation": "Estimate", "order": "Order", "paymentlink": "Payment request"}
-GATEWAY_NAMES = {
-    "paypal": "PayPal",
-    "stripe": "Stripe (card)",
-    "payoneer": "Payoneer",
-    "square": "Square",
-    "klikandpay": "Klik & Pay",
-    "razorpay": "Razorpay",
-    "wepay": "WePay",
-    "halkbank": "Halkbank",
-    "twocheckout": "2Checkout",
-    "paymentwall": "Paymentwall",
-    "bamboraeu": "Bambora EU",
-    "bamborana": "Bambora NA",
-    "nlb": "NLB",
-    "authorizenet": "Authorize.Net",
-    "braintree": "Braintree",
-}
 PAYABLE_STATUSES = ("Unpaid", "Overdue")
 
 
@@ -176,7 +160,7 @@ def build_sheet(store: Store, account: Account, kind: str, doc: dict[str, Any]) 
         if key and doc.get(key)
     ]
     gateways = tuple(
-        (g["Name"], GATEWAY_NAMES.get(g["Name"], g["Name"].capitalize()))
+        (g["Name"], gateway_label(store.spec, g["Name"]))
         for g in doc.get("PaymentGateways") or []
         if isinstance(g.get("Name"), str)
     )
@@ -196,3 +180,8 @@ def build_sheet(store: Store, account: Account, kind: str, doc: dict[str, Any]) 
         payable=payable,
         notes=notes,
     )
+
+
+def gateway_label(spec: Spec, name: str) -> str:
+    """How a page names a payment gateway (payments.yaml), or the name capitalised."""
+    return spec.gateway_payments.get(name, {}).get("label") or name.capitalize()
