@@ -34,11 +34,6 @@ class Clock:
         self._offsets: dict[str, float] = {}  # account key -> seconds it advanced on its own
         self._listeners: list[Callable[[], None]] = []
 
-    @classmethod
-    def frozen(cls, origin: datetime) -> Clock:
-        """A clock that stands still at `origin` until advanced."""
-        return cls(origin=origin, speed=0.0)
-
     @property
     def is_virtual(self) -> bool:
         """True when time does not follow the wall clock one to one."""

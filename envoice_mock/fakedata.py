@@ -50,7 +50,3 @@ class SeededSource:
     def uuid(self) -> str:
         """A version-4-shaped UUID drawn from this source."""
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-
-    def choice(self, items: list) -> object:  # type: ignore[type-arg]
-        """One item."""
-        return self.rng.choice(items)

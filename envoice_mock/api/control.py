@@ -34,6 +34,7 @@ from envoice_mock.api.routing import (
     runtime_of,
 )
 from envoice_mock.config import SettingsError, parse_duration
+from envoice_mock.domain.activities import DOCUMENT_ID_FIELDS
 from envoice_mock.domain.sheet import build_sheet, gateway_label
 from envoice_mock.domain.store import StoreError
 from envoice_mock.faults import ApiFault
@@ -156,7 +157,7 @@ async def client_event(request: Request) -> Response:
     kind = request.path_params["kind"]
     event = request.path_params["event"]
     obj_id = request.path_params["id"]
-    if kind not in ("invoice", "estimation", "order"):
+    if kind not in DOCUMENT_ID_FIELDS:
         raise ApiFault(404, "NotFound", f"No client events for {kind!r}.")
     body = await json_body(request)
     store = runtime.store
@@ -164,17 +165,8 @@ async def client_event(request: Request) -> Response:
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body))
     elif event == "mark-paid":
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body), by_client=True)
-    elif event in ("view", "open", "reject", "remind", "sign", "open-attachment", "pdf"):
-        events = {
-            "view": "viewed",
-            "open": "Opened" if kind == "invoice" else "EstimationOpened",
-            "reject": "Rejected",
-            "remind": "SentReminderViaEmail",
-            "sign": "InvoiceDigitallySigned",
-            "open-attachment": "OpenedAttachment",
-            "pdf": "pdf",
-        }
-        row = store.record_event(account, kind, obj_id, events[event])
+    elif (activity := runtime.spec.client_event_activity(event, kind)) is not None:
+        row = store.record_event(account, kind, obj_id, activity)
     else:
         raise ApiFault(404, "NotFound", f"Unknown client event {event!r}.")
     return respond(request, {"Id": row["Id"], "Status": row.get("Status")})
