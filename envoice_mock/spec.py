@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -367,7 +368,7 @@ def _operation(
     reference: dict[str, Any],
     where_file: Path,
 ) -> Operation:
-    """One entry of routes.yaml, checked (a long run of independent checks, one per key)."""
+    """One entry of routes.yaml, checked key by key."""
     original = entry
     op_id = entry.get("id")
     what = f"operation {op_id or entry}"
@@ -393,10 +394,7 @@ def _operation(
     resource = entry.pop("resource", None)
     if resource is not None and resource not in resources:
         raise fail(f"unknown resource {resource!r}", "resource")
-    if action == "reference" and entry.get("table") not in reference:
-        raise fail(f"unknown reference table {entry.get('table')!r}", "table")
-    if "activity" in entry and entry["activity"] not in enums.get("ActivityType", ()):
-        raise fail(f"unknown activity type {entry['activity']!r}", "activity")
+    _check_options(fail, action, entry, enums, reference)
     params = tuple(_param(files, p, enums, models, where_file, what) for p in entry.pop("query", None) or [])
     body = entry.pop("body", None)
     view = entry.pop("view", None)
@@ -420,6 +418,20 @@ def _operation(
         view=view,
         options=entry,
     )
+
+
+def _check_options(
+    fail: Callable[[str, str], SpecError],
+    action: str,
+    entry: dict[str, Any],
+    enums: dict[str, Any],
+    reference: dict[str, Any],
+) -> None:
+    """The options of an operation name a reference table and an activity type that exist."""
+    if action == "reference" and entry.get("table") not in reference:
+        raise fail(f"unknown reference table {entry.get('table')!r}", "table")
+    if "activity" in entry and entry["activity"] not in enums.get("ActivityType", ()):
+        raise fail(f"unknown activity type {entry['activity']!r}", "activity")
 
 
 def _param(
