@@ -40,6 +40,16 @@ OPERATION_KEYS = frozenset(
     {"id", "method", "path", "action", "resource", "query", "body", "require", "returns", "view"}
     | {"activity", "id_fields", "link", "table"}  # options of some actions
 )
+# The tables of seed.yaml that seeding draws from (the other keys have defaults).
+SEED_TABLES = (
+    "invoice_fates",
+    "recent_invoice_fates",
+    "estimation_fates",
+    "order_fates",
+    "gateway_sets",
+    "notes",
+    "products",
+)
 PARAM_KEYS = frozenset({"as", "names", "type", "required", "default"})
 ACCOUNT_KEYS = frozenset({"key", "secret", "webhooks", "webhook_secret"})
 ACTIVITY_KEYS = frozenset({"default", "messages", "payment", "client_events"})
@@ -277,6 +287,9 @@ def _seed(files: FixtureFiles, path: Path, resources: dict[str, Resource]) -> di
     """seed.yaml: its keys known, its fates statuses of their resource, each order fate reachable."""
     raw = files.read(path) or {}
     files.check_keys(path, raw, SEED_KEYS, "top level")
+    for needed in SEED_TABLES:
+        if not raw.get(needed):
+            raise files.error(path, f"missing {needed!r} (seeding draws from it)", raw)
     for table, kind in (("invoice_fates", "invoice"), ("recent_invoice_fates", "invoice")):
         _check_fates(files, path, raw.get(table) or {}, resources[kind], table, extra=("Overdue",))
     _check_fates(files, path, raw.get("estimation_fates") or {}, resources["estimation"], "estimation_fates")

@@ -60,10 +60,6 @@ class Store(Documents):
         """The account for a key/secret pair, creating it under --any-key; None when refused."""
         return self.registry.authenticate(key, secret, self.add_account)
 
-    def check_room(self) -> None:
-        """Refuse (429) a new --any-key account once --max-accounts exist."""
-        self.registry.check_room()
-
     def id_block(self, key: str, reserved: Iterable[int] = ()) -> int:
         """The id base of a new account (see AccountRegistry.id_block)."""
         return self.registry.id_block(key, reserved)
