@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,11 @@ from envoice_mock.config import DEFAULT_FIXTURES, Settings
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec, load_spec
 
+from .helpers import AUTH, START
+
 pytest_plugins = ("pytester",)  # tests of our own pytest plugin run inner pytest sessions
 
 REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -8,22 +8,28 @@ import contextlib
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from starlette.testclient import TestClient
 
 from envoice_mock.api.app import create_app
+from envoice_mock.config import Settings
 from envoice_mock.delivery.webhooks import Answer
 from envoice_mock.runtime.wiring import Runtime
 
-from .conftest import AUTH
+AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
+SECRET = AUTH["x-auth-secret"]
+START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class RecordingPoster:
@@ -279,3 +285,132 @@ class RawReceiver:
             yield receiver
         finally:
             receiver.close()
+
+
+def frozen(**changes: Any) -> Settings:
+    """Settings on a frozen clock, fast schedules."""
+    base = {
+        "clock_start": START,
+        "clock_speed": 0.0,
+        "retry_schedule": (1.0, 2.0, 4.0),
+        "probe_interval": 10.0,
+    }
+    return Settings(**{**base, **changes})
+
+
+def new_invoice(c: TestClient, number: str = "WH-1") -> dict[str, Any]:
+    """Create a client, a work type and an invoice through the API."""
+    wt = c.post("/api/worktype/new", json={"Title": "Hooks"}).json()
+    cid = c.post(
+        "/api/client/new",
+        json={
+            "Name": "Hook Ltd",
+            "Email": "h@example.com",
+            "ClientCurrencyId": 170,
+            "ClientCountryId": 235,
+            "UiLanguageId": 1,
+        },
+    ).json()
+    body = {
+        "ClientId": cid,
+        "Number": number,
+        "IssuedOn": "2024-03-01",
+        "Duedate": "2024-03-15",
+        "CurrencyId": 170,
+        "Items": [{"WorkTypeId": wt, "Cost": 100, "Quantity": 3}],
+    }
+    response = c.post("/api/invoice/new", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def advance(c: TestClient, seconds: float) -> None:
+    """Move virtual time and let what fell due be delivered."""
+    assert c.post("/_mock/clock/advance", json={"seconds": seconds}).status_code == 200
+
+
+class ServerProcess:
+    """`envoice-mock serve` in a child process on a free port."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "envoice_mock", "serve", "--port", "0", "--log-level", "warning", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # the banner names the bound URL; reading blocks, no sleeping
+            found = re.search(r"listening on (http://\S+)", line)
+            if found:
+                self.url = found.group(1)
+                break
+        else:
+            raise AssertionError("server exited before listening")
+        self.output: list[str] = []
+        self.drain = threading.Thread(target=lambda: self.output.extend(self.proc.stdout or []), daemon=True)
+        self.drain.start()
+        self.client = httpx.Client(base_url=self.url, headers=AUTH, timeout=10)
+        self.client.get("/_mock/health").raise_for_status()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
+        self.proc.wait(timeout=10)
+        self.drain.join(timeout=10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        self.client.close()
+
+    def stop(self) -> None:
+        """Terminate if still running."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self._reap()
+
+
+# Values no field of any operation accepts (the fuzz of every operation sends each).
+GARBAGE: list[Any] = [
+    [],
+    "x",
+    2**40,
+    1.5,
+    True,
+    None,
+    {"Id": "abc"},
+    {"Id": None},
+    {"Id": [{}]},
+    {"Id": 1.5},
+    {"Id": True},
+    {"Id": 2**31},
+    {"Items": "no"},
+    {"Items": [1, "two", None]},
+    {"Items": {"0": {"Cost": "x"}, "b": 1}},
+    {"Items": [{"Cost": None, "Quantity": [], "TaxId": {}, "WorkTypeId": "w"}]},
+    {"Items": [{"Cost": 1e308, "Quantity": 1e308, "TaxPercentage": 1e308, "MinimumQuantity": -1}]},
+    {"Name": {"x": [1, {"y": None}]}, "Title": [[[]]], "Email": 5, "Percentage": -1e308},
+    {"Status": "Bogus", "Reason": ["x"]},
+    {"Status": 99},
+    {"IssuedOn": "not a date", "Duedate": 20240101, "ExpiresOn": {}},
+    {"PaymentGateways": ["paypal", 5, None], "Coupons": [{"ValidUntil": "soon"}]},
+    {"PaymentGateways": [{"Name": ["paypal"]}], "ShippingAmount": -1, "DiscountAmount": 1e300},
+    {"RecurringProfile": "monthly", "OrderBillingDetails": [], "OrderShippingDetails": "x"},
+    {"Attachments": [{"Size": "big", "Type": 7}]},
+    {"a": {"b": {"c": [[[{"d": [None, {}, []]}]]]}}},
+    {"": "", "Id ": 1, "ID": "1", "id": 2},
+    {"ClientId": -1, "CurrencyId": 0, "Number": "", "Items": []},
+]
+RAW_GARBAGE = [
+    ("application/json", b"{"),
+    ("application/json", b"NaN"),
+    ("application/json", b'{"Id": NaN, "Items": [{"Cost": Infinity, "Quantity": 1}]}'),
+    ("application/json", b"1" * 400),
+    ("text/json", b"\x00\xff"),
+    ("application/x-www-form-urlencoded", b"\x00\xff"),
+    ("application/xml", b"<a><b>"),
+    ("text/xml", b"<a><Id>x</Id><Id>y</Id></a>"),
+    ("text/plain", b"-0"),
+]

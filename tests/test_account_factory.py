@@ -16,7 +16,7 @@ from envoice_mock.config import Settings
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
-from .conftest import AUTH
+from .helpers import AUTH
 
 NEW = {"x-auth-key": "fresh-key", "x-auth-secret": "fresh-secret"}
 

@@ -6,7 +6,6 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,9 +16,10 @@ from envoice_mock.config import Settings
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
+from .helpers import AUTH, GARBAGE, RAW_GARBAGE, START
+
 GB, GBP, ENGLISH = 235, 170, 1
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
 MISSING_ID = 1  # ids of the sandbox account are far above this
 ITEM_KEYS = {"Code", "FaultMessage", "Group", "UserVisibleMessage"}
 
@@ -598,48 +598,6 @@ def test_a_void_invoice_cannot_be_sent(client: TestClient) -> None:
 
 
 # --- never a 500 ---------------------------------------------------------------------------
-
-GARBAGE: list[Any] = [
-    [],
-    "x",
-    2**40,
-    1.5,
-    True,
-    None,
-    {"Id": "abc"},
-    {"Id": None},
-    {"Id": [{}]},
-    {"Id": 1.5},
-    {"Id": True},
-    {"Id": 2**31},
-    {"Items": "no"},
-    {"Items": [1, "two", None]},
-    {"Items": {"0": {"Cost": "x"}, "b": 1}},
-    {"Items": [{"Cost": None, "Quantity": [], "TaxId": {}, "WorkTypeId": "w"}]},
-    {"Items": [{"Cost": 1e308, "Quantity": 1e308, "TaxPercentage": 1e308, "MinimumQuantity": -1}]},
-    {"Name": {"x": [1, {"y": None}]}, "Title": [[[]]], "Email": 5, "Percentage": -1e308},
-    {"Status": "Bogus", "Reason": ["x"]},
-    {"Status": 99},
-    {"IssuedOn": "not a date", "Duedate": 20240101, "ExpiresOn": {}},
-    {"PaymentGateways": ["paypal", 5, None], "Coupons": [{"ValidUntil": "soon"}]},
-    {"PaymentGateways": [{"Name": ["paypal"]}], "ShippingAmount": -1, "DiscountAmount": 1e300},
-    {"RecurringProfile": "monthly", "OrderBillingDetails": [], "OrderShippingDetails": "x"},
-    {"Attachments": [{"Size": "big", "Type": 7}]},
-    {"a": {"b": {"c": [[[{"d": [None, {}, []]}]]]}}},
-    {"": "", "Id ": 1, "ID": "1", "id": 2},
-    {"ClientId": -1, "CurrencyId": 0, "Number": "", "Items": []},
-]
-RAW_GARBAGE = [
-    ("application/json", b"{"),
-    ("application/json", b"NaN"),
-    ("application/json", b'{"Id": NaN, "Items": [{"Cost": Infinity, "Quantity": 1}]}'),
-    ("application/json", b"1" * 400),
-    ("text/json", b"\x00\xff"),
-    ("application/x-www-form-urlencoded", b"\x00\xff"),
-    ("application/xml", b"<a><b>"),
-    ("text/xml", b"<a><Id>x</Id><Id>y</Id></a>"),
-    ("text/plain", b"-0"),
-]
 
 
 def _assert_enveloped(r: Any, context: str) -> None:

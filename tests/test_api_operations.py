@@ -17,8 +17,10 @@ from envoice_mock.config import Settings
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
+from .helpers import AUTH
+
 GB, US, EUR, GBP, ENGLISH, GERMAN = 235, 237, 163, 170, 1, 3
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
+
 TODAY = "2024-03-01T12:00:00+00:00"  # the frozen clock of conftest
 
 

@@ -13,7 +13,7 @@ from envoice_mock.delivery.chaos import ChaosError, parse_directive
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.sink import Sink
 
-from .test_webhooks import SECRET, frozen, make_client, new_invoice
+from .helpers import SECRET, client_of, frozen, new_invoice
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def sink() -> Iterator[Sink]:
 @pytest.fixture
 def c(sink: Sink) -> Iterator[TestClient]:
     """A client whose account has the sink registered, one attempt at a time."""
-    with make_client(build_runtime(frozen(delivery_concurrency=1, retry_schedule=(5.0, 5.0, 5.0)))) as client:
+    with client_of(build_runtime(frozen(delivery_concurrency=1, retry_schedule=(5.0, 5.0, 5.0)))) as client:
         assert client.post("/_mock/webhooks", json={"Url": sink.url}).status_code == 201
         yield client
 
@@ -182,7 +182,7 @@ def test_parse_directive_accepts_flags() -> None:
 def test_chaos_of_one_account_spares_another(sink: Sink) -> None:
     runtime = build_runtime(frozen(accounts=(("b", "b-secret"),)))
     other = {"x-auth-key": "b", "x-auth-secret": "b-secret"}
-    with make_client(runtime) as client, Sink.running(secret="b-secret") as sink_b:
+    with client_of(runtime) as client, Sink.running(secret="b-secret") as sink_b:
         client.post("/_mock/webhooks", json={"Url": sink.url})
         client.post("/_mock/webhooks", json={"Url": sink_b.url}, headers=other)
         client.post("/_mock/chaos", json={"fail": {"attempts": 100}})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,9 +20,9 @@ from envoice_mock.config import Settings
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
+from .helpers import AUTH, START
+
 GB, US, EUR, GBP, ENGLISH = 235, 237, 163, 170, 1
-AUTH = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
-START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _settings(**changes: Any) -> Settings:

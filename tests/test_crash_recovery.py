@@ -3,64 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from envoice_mock.sink import Behaviour, Sink
 
-from .conftest import AUTH
-
-
-class ServerProcess:
-    """`envoice-mock serve` in a child process on a free port."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "envoice_mock", "serve", "--port", "0", "--log-level", "warning", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:  # the banner names the bound URL; reading blocks, no sleeping
-            found = re.search(r"listening on (http://\S+)", line)
-            if found:
-                self.url = found.group(1)
-                break
-        else:
-            raise AssertionError("server exited before listening")
-        self.output: list[str] = []
-        self.drain = threading.Thread(target=lambda: self.output.extend(self.proc.stdout or []), daemon=True)
-        self.drain.start()
-        self.client = httpx.Client(base_url=self.url, headers=AUTH, timeout=10)
-        self.client.get("/_mock/health").raise_for_status()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs."""
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self._reap()
-
-    def _reap(self) -> None:
-        self.proc.wait(timeout=10)
-        self.drain.join(timeout=10)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        self.client.close()
-
-    def stop(self) -> None:
-        """Terminate if still running."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self._reap()
+from .helpers import AUTH, ServerProcess
 
 
 @pytest.fixture

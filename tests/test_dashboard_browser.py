@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from envoice_mock.sink import Sink
-from tests.conftest import AUTH
+from tests.helpers import AUTH
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.sink import Sink
 
-from .helpers import RawReceiver, eventually
-from .test_webhooks import SECRET, advance, frozen, make_client, new_invoice
+from .helpers import SECRET, RawReceiver, advance, client_of, eventually, frozen, new_invoice
 
 OTHER = {"x-auth-key": "other", "x-auth-secret": "other-secret"}
 NAMES = {"x-mock-enum-style": "string"}  # enums read by name
@@ -39,7 +38,7 @@ def test_an_engine_error_inside_an_attempt_is_a_logged_failed_attempt_then_retri
         return real(*args, **kwargs)
 
     engine.build_request = flaky  # type: ignore[method-assign]
-    with caplog.at_level(logging.ERROR), Sink.running(secret=SECRET) as sink, make_client(runtime) as c:
+    with caplog.at_level(logging.ERROR), Sink.running(secret=SECRET) as sink, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)
         c.post("/_mock/deliveries/settle")
@@ -57,7 +56,7 @@ def test_a_payload_that_cannot_be_encoded_is_a_failed_attempt_not_a_dead_task(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     runtime = build_runtime(frozen(retry_schedule=(1.0, 2.0)))
-    with caplog.at_level(logging.ERROR), Sink.running(secret=SECRET) as sink, make_client(runtime) as c:
+    with caplog.at_level(logging.ERROR), Sink.running(secret=SECRET) as sink, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         account = runtime.store.accounts["sandbox-key"]
         bad = {"Id": 10**9, "Type": "Created", "Message": "x\udfff", "CreatedOn": "2024-03-01T12:00:00+00:00"}
@@ -75,7 +74,7 @@ def test_a_payload_that_cannot_be_encoded_is_a_failed_attempt_not_a_dead_task(
 
 def test_a_hung_receiver_reaches_failing_on_schedule_whatever_the_queue_depth() -> None:
     runtime = build_runtime(frozen(delivery_timeout=0.2, retry_schedule=(1.0, 2.0, 4.0)))
-    with RawReceiver.running("hang") as hung, make_client(runtime) as c:
+    with RawReceiver.running("hang") as hung, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": hung.url})
         invoice = new_invoice(c)  # activity 1: its first attempt hangs
         for _ in range(20):  # 20 more queue behind it
@@ -102,7 +101,7 @@ def test_a_huge_answer_is_read_up_to_the_cap_and_the_rest_dropped() -> None:
     from envoice_mock.delivery.webhooks import MAX_ANSWER_BYTES
 
     runtime = build_runtime(frozen(delivery_timeout=10.0))
-    with RawReceiver.running("huge", huge_bytes=256 * 1024 * 1024) as huge, make_client(runtime) as c:
+    with RawReceiver.running("huge", huge_bytes=256 * 1024 * 1024) as huge, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": huge.url})
         new_invoice(c)
         c.post("/_mock/deliveries/settle")
@@ -116,7 +115,7 @@ def test_a_huge_answer_is_read_up_to_the_cap_and_the_rest_dropped() -> None:
 
 def test_each_account_has_its_own_clock_and_timers() -> None:
     runtime = build_runtime(frozen(accounts=(("other", "other-secret"),)))
-    with Sink.running(secret=SECRET) as sink, make_client(runtime) as c:
+    with Sink.running(secret=SECRET) as sink, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)  # due 2024-03-15
         c.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
@@ -136,7 +135,7 @@ def test_each_account_has_its_own_clock_and_timers() -> None:
 
 def test_settle_and_idle_touch_only_the_calling_accounts_timers() -> None:
     runtime = build_runtime(frozen(accounts=(("other", "other-secret"),)))
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/refused"})
         new_invoice(c)
         c.post("/_mock/deliveries/settle")
@@ -154,7 +153,7 @@ def test_settle_and_idle_touch_only_the_calling_accounts_timers() -> None:
 
 def test_webhook_pending_counts_queued_jobs() -> None:
     runtime = build_runtime(frozen(delivery_timeout=0.2))
-    with RawReceiver.running("hang") as hung, make_client(runtime) as c:
+    with RawReceiver.running("hang") as hung, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": hung.url})
         invoice = new_invoice(c)
         for _ in range(4):
@@ -183,7 +182,7 @@ class ScriptedPoster:
 def test_a_timed_out_replay_does_not_hold_back_live_deliveries() -> None:
     runtime = build_runtime(frozen())
     runtime.webhooks._poster = ScriptedPoster("ok", "timeout")
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/scripted"})
         first = new_invoice(c, "WH-1")  # delivered
         c.post("/_mock/deliveries/settle")
@@ -203,12 +202,12 @@ def test_a_timed_out_replay_does_not_hold_back_live_deliveries() -> None:
 def test_an_attempt_cut_short_by_a_stop_is_sent_again_on_the_next_start() -> None:
     runtime = build_runtime(frozen(delivery_timeout=30.0))
     with RawReceiver.running("hang") as receiver:
-        with make_client(runtime) as c:
+        with client_of(runtime) as c:
             c.post("/_mock/webhooks", json={"Url": receiver.url})
             new_invoice(c)
             eventually(lambda: receiver.requests, what="the attempt to be in flight")
         receiver.mode = "ok"  # the engine stopped mid-attempt; the receiver recovers
-        with make_client(runtime) as c:
+        with client_of(runtime) as c:
             c.post("/_mock/deliveries/settle")
             log = c.get("/_mock/deliveries").json()
     assert [d["Outcome"] for d in log] == ["delivered"] and len(receiver.answered) == 1

@@ -25,7 +25,7 @@ from envoice_mock.runtime.wiring import Runtime
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 
-from .conftest import AUTH
+from .helpers import AUTH
 
 MULTILINGUAL = {
     "client": "Müller & Søn – Łódź",

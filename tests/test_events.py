@@ -14,7 +14,7 @@ import pytest
 from envoice_mock.api.events import EventBus, TooManySubscribers
 from envoice_mock.api.live import install
 from envoice_mock.runtime.wiring import Runtime
-from tests.conftest import AUTH
+from tests.helpers import AUTH
 
 
 class SSE:

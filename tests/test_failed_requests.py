@@ -12,9 +12,7 @@ from envoice_mock.api.app import create_app
 from envoice_mock.runtime.wiring import Runtime
 from envoice_mock.spec import Spec
 
-from .conftest import AUTH
-from .helpers import snapshot
-from .test_api_errors import GARBAGE, RAW_GARBAGE
+from .helpers import AUTH, GARBAGE, RAW_GARBAGE, snapshot
 
 HUGE = "7" * 5000  # more digits than Python converts to int by default (4,300)
 

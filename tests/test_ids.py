@@ -10,8 +10,7 @@ from envoice_mock.config import Settings
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
-from .conftest import START
-from .helpers import RecordingPoster, client_of, worktype
+from .helpers import START, RecordingPoster, client_of, worktype
 
 
 def frozen(**changes: object) -> Settings:
@@ -126,7 +125,7 @@ def test_ids_are_unique_within_one_server(kind: str, spec: Spec) -> None:
 
 
 def test_ids_survive_kill_9_without_reuse(tmp_path: Path) -> None:
-    from .test_crash_recovery import ServerProcess
+    from .helpers import ServerProcess
 
     state = str(tmp_path / "state.sqlite")
     seen: dict[str, list[object]] = {"activities": [], "worktypes": [], "hooks": []}

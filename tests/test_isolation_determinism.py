@@ -13,8 +13,10 @@ from envoice_mock.config import DEFAULT_FIXTURES, Settings
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec, load_spec
 
+from .helpers import AUTH as SANDBOX
+
 GB, GBP, ENGLISH = 235, 170, 1
-SANDBOX = {"x-auth-key": "sandbox-key", "x-auth-secret": "sandbox-secret"}
+
 K2 = {"x-auth-key": "k2", "x-auth-secret": "s2"}
 ALICE = {"x-auth-key": "alice", "x-auth-secret": "alice-secret"}
 BOB = {"x-auth-key": "bob", "x-auth-secret": "bob-secret"}

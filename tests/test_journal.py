@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from envoice_mock.pytest_plugin import MockAccount
-from tests.conftest import AUTH
+from tests.helpers import AUTH
 
 
 def invoice_id(client: TestClient) -> int:

@@ -14,8 +14,7 @@ from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 
-from .conftest import AUTH
-from .helpers import client_of
+from .helpers import AUTH, client_of
 
 OTHER = {"x-auth-key": "other", "x-auth-secret": "other-secret"}
 

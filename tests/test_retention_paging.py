@@ -12,7 +12,7 @@ from envoice_mock.delivery.log import DeliveryLog
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.sink import Sink
 
-from .test_webhooks import SECRET, frozen, make_client
+from .helpers import SECRET, client_of, frozen
 
 
 def every_page(c: TestClient, path: str, **params: Any) -> tuple[list[dict[str, Any]], int]:
@@ -63,7 +63,7 @@ def test_bad_paging_parameters_are_400(client: TestClient, query: str) -> None:
 
 def test_the_delivery_log_comes_a_page_at_a_time() -> None:
     runtime = build_runtime(frozen())
-    with Sink.running(secret=SECRET) as sink, make_client(runtime) as c:
+    with Sink.running(secret=SECRET) as sink, client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = first_invoice(c)
         for _ in range(25):
@@ -88,7 +88,7 @@ def test_the_delivery_log_keeps_only_its_newest_rows_and_seq_keeps_counting() ->
 
 def test_activities_in_memory_are_bounded_and_documents_keep_the_retained_ones(runtime: Runtime) -> None:
     runtime.retention.keep = 100
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         invoice = first_invoice(c)
         for _ in range(400):
             c.post(f"/_mock/invoice/{invoice}/view")

@@ -16,9 +16,7 @@ from envoice_mock.config import SettingsError
 from envoice_mock.scenarios.story import Report, judge
 from envoice_mock.sink import Sink
 
-from .helpers import cli
-
-SECRET = "sandbox-secret"
+from .helpers import SECRET, cli
 
 MANY_MISTAKES = """\
 name: many-mistakes

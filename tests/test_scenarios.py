@@ -23,7 +23,8 @@ from envoice_mock.scenarios.story import (
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 
-SECRET = "sandbox-secret"
+from .helpers import SECRET
+
 BUILT_IN = [p.stem for p in scenario_files(DEFAULT_SCENARIOS)]
 
 
@@ -189,7 +190,7 @@ def test_cli_rejects_a_broken_file_before_running(tmp_path: Path) -> None:
 
 
 def test_cli_drives_a_running_server(tmp_path: Path) -> None:
-    from .test_crash_recovery import ServerProcess
+    from .helpers import ServerProcess
 
     server = ServerProcess("--clock-start", "2024-01-01T00:00:00Z")
     try:

@@ -14,9 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .conftest import AUTH
-from .helpers import RawReceiver, eventually
-from .test_crash_recovery import ServerProcess
+from .helpers import AUTH, RawReceiver, ServerProcess, eventually
 
 HOOKS = 10
 DELIVERY_TIMEOUT = 2.0

@@ -18,7 +18,7 @@ from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.signing import sign
 from envoice_mock.sink import Behaviour, Sink
 
-from .test_webhooks import frozen, make_client
+from .helpers import client_of, frozen
 
 
 def signed_body(activity_id: int, created: str, secret: str = "sandbox-secret") -> bytes:
@@ -71,7 +71,7 @@ def test_sink_fail_for_a_duration() -> None:
 
 
 def test_scenario_runs_through_the_control_api() -> None:
-    with Sink.running(secret="sandbox-secret") as sink, make_client(build_runtime(frozen())) as c:
+    with Sink.running(secret="sandbox-secret") as sink, client_of(build_runtime(frozen())) as c:
         listed = c.get("/_mock/scenarios").json()
         assert {s["Name"] for s in listed} >= {"invoice-lifecycle", "duplicate-storm"}
         started = c.post("/_mock/scenarios/invoice-lifecycle/run", json={"target": sink.url, "seed": 3})
@@ -100,7 +100,7 @@ def test_accounts_and_webhooks_declared_in_fixtures(tmp_path: Path) -> None:
         )
         runtime = build_runtime(Settings(fixtures=fixtures))
         with TestClient(
-            make_client(runtime).app, headers={"x-auth-key": "acme", "x-auth-secret": "acme-secret"}
+            client_of(runtime).app, headers={"x-auth-key": "acme", "x-auth-secret": "acme-secret"}
         ) as c:
             hooks = c.get("/_mock/webhooks").json()
             invoice_id = c.get("/api/invoice/all").json()["Result"][0]["Id"]

@@ -14,9 +14,7 @@ from envoice_mock.config import Settings, SettingsError
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
-from .conftest import START
-from .helpers import client_of
-from .test_crash_recovery import ServerProcess
+from .helpers import START, ServerProcess, client_of
 
 
 def on_file(path: Path, **changes: object) -> Settings:

@@ -8,25 +8,15 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
-from envoice_mock.runtime.wiring import Runtime, build_runtime
+from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.signing import verify_signature, whsec
 from envoice_mock.sink import Behaviour, Sink
 
-from .conftest import AUTH, START
-
-SECRET = AUTH["x-auth-secret"]
-
-
-def make_client(runtime: Runtime) -> TestClient:
-    """An in-process client over a runtime (use as a context manager)."""
-    return TestClient(create_app(runtime=runtime), headers=AUTH)
+from .helpers import SECRET, advance, client_of, frozen, new_invoice
 
 
 @pytest.fixture
@@ -36,53 +26,11 @@ def sink() -> Iterator[Sink]:
         yield s
 
 
-def frozen(**changes: Any) -> Settings:
-    """Settings on a frozen clock, fast schedules."""
-    base = {
-        "clock_start": START,
-        "clock_speed": 0.0,
-        "retry_schedule": (1.0, 2.0, 4.0),
-        "probe_interval": 10.0,
-    }
-    return Settings(**{**base, **changes})
-
-
-def new_invoice(c: TestClient, number: str = "WH-1") -> dict[str, Any]:
-    """Create a client, a work type and an invoice through the API."""
-    wt = c.post("/api/worktype/new", json={"Title": "Hooks"}).json()
-    cid = c.post(
-        "/api/client/new",
-        json={
-            "Name": "Hook Ltd",
-            "Email": "h@example.com",
-            "ClientCurrencyId": 170,
-            "ClientCountryId": 235,
-            "UiLanguageId": 1,
-        },
-    ).json()
-    body = {
-        "ClientId": cid,
-        "Number": number,
-        "IssuedOn": "2024-03-01",
-        "Duedate": "2024-03-15",
-        "CurrencyId": 170,
-        "Items": [{"WorkTypeId": wt, "Cost": 100, "Quantity": 3}],
-    }
-    response = c.post("/api/invoice/new", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def advance(c: TestClient, seconds: float) -> None:
-    """Move virtual time and let what fell due be delivered."""
-    assert c.post("/_mock/clock/advance", json={"seconds": seconds}).status_code == 200
-
-
 def test_payload_and_both_signatures_verify_independently(sink: Sink) -> None:
     from standardwebhooks.webhooks import Webhook as StandardWebhook
 
     runtime = build_runtime(Settings(retry_schedule=(1.0,)))  # wall clock: standardwebhooks checks freshness
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         hook = c.post("/_mock/webhooks", json={"Url": sink.url}).json()
         invoice = new_invoice(c)
         arrival = sink.wait_count(1)[0]
@@ -122,7 +70,7 @@ def test_payload_and_both_signatures_verify_independently(sink: Sink) -> None:
 
 
 def test_every_api_action_reaches_the_receiver_in_order(sink: Sink) -> None:
-    with make_client(build_runtime(frozen())) as c:
+    with client_of(build_runtime(frozen())) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)
         c.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
@@ -137,7 +85,7 @@ def test_every_api_action_reaches_the_receiver_in_order(sink: Sink) -> None:
 def test_retries_follow_the_schedule_then_succeed() -> None:
     with (
         Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=2, fail_status=500)) as sink,
-        make_client(build_runtime(frozen())) as c,
+        client_of(build_runtime(frozen())) as c,
     ):
         c.post("/_mock/webhooks", json={"Url": sink.url})
         new_invoice(c)
@@ -164,7 +112,7 @@ def test_retries_follow_the_schedule_then_succeed() -> None:
 def test_later_activities_are_attempted_while_one_is_retrying() -> None:
     with (
         Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=1)) as sink,
-        make_client(build_runtime(frozen())) as c,
+        client_of(build_runtime(frozen())) as c,
     ):
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)  # Created: first arrival fails
@@ -181,7 +129,7 @@ def test_later_activities_are_attempted_while_one_is_retrying() -> None:
 
 def test_exhaustion_failing_probe_and_chronological_catch_up() -> None:
     behaviour = Behaviour(fail_first=10**6)
-    with Sink.running(secret=SECRET, behaviour=behaviour) as sink, make_client(build_runtime(frozen())) as c:
+    with Sink.running(secret=SECRET, behaviour=behaviour) as sink, client_of(build_runtime(frozen())) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)
         for step in (1, 2, 4):  # the whole schedule fails
@@ -212,7 +160,7 @@ def test_exhaustion_failing_probe_and_chronological_catch_up() -> None:
 
 def test_live_deliveries_resume_after_catch_up(sink: Sink) -> None:
     runtime = build_runtime(frozen(retry_schedule=()))
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/closed"})  # refused: fails at once
         new_invoice(c)
         c.post("/_mock/deliveries/settle")
@@ -228,7 +176,7 @@ def test_live_deliveries_resume_after_catch_up(sink: Sink) -> None:
 
 
 def test_registration_rules() -> None:
-    with make_client(build_runtime(frozen())) as c:
+    with client_of(build_runtime(frozen())) as c:
         for i in range(10):
             assert c.post("/_mock/webhooks", json={"Url": f"http://127.0.0.1:9/h{i}"}).status_code == 201
         eleventh = c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/h10"})
@@ -245,7 +193,7 @@ def test_registration_rules() -> None:
 
 def test_webhooks_of_one_account_never_see_another(sink: Sink) -> None:
     runtime = build_runtime(frozen(accounts=(("other", "other-secret"),)))
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         other = {"x-auth-key": "other", "x-auth-secret": "other-secret"}
         assert c.get("/_mock/webhooks", headers=other).json() == []
@@ -257,7 +205,7 @@ def test_webhooks_of_one_account_never_see_another(sink: Sink) -> None:
 
 
 def test_clock_advance_makes_invoices_overdue_with_an_activity(sink: Sink) -> None:
-    with make_client(build_runtime(frozen())) as c:
+    with client_of(build_runtime(frozen())) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)
         c.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
@@ -270,7 +218,7 @@ def test_clock_advance_makes_invoices_overdue_with_an_activity(sink: Sink) -> No
 def test_slow_receiver_does_not_delay_the_api() -> None:
     with (
         Sink.running(secret=SECRET, behaviour=Behaviour(delay=3.0)) as slow,
-        make_client(build_runtime(Settings(retry_schedule=()))) as c,
+        client_of(build_runtime(Settings(retry_schedule=()))) as c,
     ):
         c.post("/_mock/webhooks", json={"Url": slow.url})
         invoice = new_invoice(c)
@@ -284,7 +232,7 @@ def test_slow_receiver_does_not_delay_the_api() -> None:
 def test_state_file_survives_restart_and_resumes_pending(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite"
     settings = frozen(state_file=state, retry_schedule=(1.0,))
-    with make_client(build_runtime(settings)) as c:
+    with client_of(build_runtime(settings)) as c:
         c.post("/_mock/webhooks", json={"Url": "http://127.0.0.1:9/down"})
         invoice = new_invoice(c, "PERSIST-1")
         c.post("/_mock/deliveries/settle")
@@ -293,7 +241,7 @@ def test_state_file_survives_restart_and_resumes_pending(tmp_path: Path) -> None
         runtime = build_runtime(settings)
         hook = next(iter(runtime.webhooks.hooks["sandbox-key"].values()))
         hook.url = sink.url
-        with make_client(runtime) as c:
+        with client_of(runtime) as c:
             details = c.get("/api/invoice/details", params={"id": invoice["Id"]}).json()
             arrivals = sink.wait_count(1)
     assert details["Number"] == "PERSIST-1" and details["TotalAmount"] == 300.0
@@ -304,7 +252,7 @@ def test_same_seed_same_delivered_bytes() -> None:
     def run() -> list[str]:
         with (
             Sink.running(secret=SECRET, behaviour=Behaviour(fail_first=1)) as sink,
-            make_client(build_runtime(frozen(delivery_concurrency=1))) as c,
+            client_of(build_runtime(frozen(delivery_concurrency=1))) as c,
         ):
             c.post("/_mock/webhooks", json={"Url": sink.url})
             new_invoice(c)
@@ -334,7 +282,7 @@ def test_timestamp_format_has_seven_fraction_digits() -> None:
 def test_standard_webhooks_accepts_deliveries_from_a_virtual_clock(sink: Sink) -> None:
     from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-    with make_client(build_runtime(frozen())) as c:  # the mock's clock says 2024
+    with client_of(build_runtime(frozen())) as c:  # the mock's clock says 2024
         hook = c.post("/_mock/webhooks", json={"Url": sink.url}).json()
         new_invoice(c)
         arrival = sink.wait_count(1)[0]
@@ -348,7 +296,7 @@ def test_standard_webhooks_accepts_deliveries_from_a_virtual_clock(sink: Sink) -
 
 def test_a_due_date_passing_unobserved_still_fires_overdue(sink: Sink) -> None:
     runtime = build_runtime(frozen(clock_speed=600.0))  # ten virtual minutes per real second
-    with make_client(runtime) as c:
+    with client_of(runtime) as c:
         c.post("/_mock/webhooks", json={"Url": sink.url})
         invoice = new_invoice(c)
         now = c.get("/_mock/clock").json()["Now"]

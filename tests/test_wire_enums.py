@@ -13,7 +13,7 @@ from envoice_mock.config import Settings, SettingsError, settings_from_env
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
-from .conftest import AUTH, START
+from .helpers import AUTH, START
 
 INVOICE_STATUSES = ["Draft", "Paid", "Unpaid", "Overdue", "Void"]
 PRODUCT_STATUSES = ["Active", "NotAvailable", "Inactive"]

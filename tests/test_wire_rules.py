@@ -16,7 +16,7 @@ from envoice_mock.domain.store import StoreError
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
-from .conftest import AUTH
+from .helpers import AUTH
 
 GBP, GB = 170, 235
 OTHER = {"x-auth-key": "k2", "x-auth-secret": "s2"}
