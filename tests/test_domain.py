@@ -18,7 +18,7 @@ from envoice_mock.domain.shares import ShareIndex
 from envoice_mock.domain.store import Store
 from envoice_mock.spec import Spec
 
-from .conftest import START
+from .helpers import START
 
 
 @pytest.fixture
