@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envoice_mock.config import DEFAULT_FIXTURES, DEFAULT_SCENARIOS
-from envoice_mock.scenarios.story import load_scenario, scenario_files
+from envoice_mock.scenarios.loader import load_scenario, scenario_files
 from envoice_mock.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,8 @@ import pytest
 
 from envoice_mock.cli.scenario import check_target
 from envoice_mock.config import SettingsError
-from envoice_mock.scenarios.story import Report, judge
+from envoice_mock.scenarios.expectations import judge
+from envoice_mock.scenarios.report import Report
 from envoice_mock.sink import Sink
 
 from .helpers import SECRET, cli

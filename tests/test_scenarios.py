@@ -11,15 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from envoice_mock.api.app import app_for
 from envoice_mock.config import DEFAULT_SCENARIOS
 from envoice_mock.scenarios.embedded import run_embedded
-from envoice_mock.scenarios.story import (
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    parse_scenario,
-    scenario_files,
-)
+from envoice_mock.scenarios.errors import ScenarioError
+from envoice_mock.scenarios.loader import Scenario, load_scenario, parse_scenario, scenario_files
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 
@@ -30,7 +26,7 @@ BUILT_IN = [p.stem for p in scenario_files(DEFAULT_SCENARIOS)]
 
 def run(scenario: Scenario, sink: Sink, seed: int | None = None):  # type: ignore[no-untyped-def]
     """Run a scenario embedded against the sink."""
-    return asyncio.run(run_embedded(scenario, sink.url, seed))
+    return asyncio.run(run_embedded(scenario, sink.url, app_for, seed))
 
 
 def test_the_nine_built_in_scenarios_are_there(spec: Spec) -> None:
@@ -208,7 +204,9 @@ def test_speed_plays_waits_in_real_time(spec: Spec) -> None:
     scenario = load_scenario(DEFAULT_SCENARIOS / "out-of-order-delivery.yaml", spec)
     with Sink.running(secret=SECRET) as sink:
         started = time.monotonic()
-        report = asyncio.run(run_embedded(scenario, sink.url, speed=200.0))  # the 30 s retry takes ~0.15 s
+        report = asyncio.run(
+            run_embedded(scenario, sink.url, app_for, speed=200.0)
+        )  # the 30 s retry takes ~0.15 s
         elapsed = time.monotonic() - started
     assert report.ok, report.expectations
     assert elapsed >= 30 / 200

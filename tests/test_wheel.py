@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from envoice_mock.config import DEFAULT_SCENARIOS
-from envoice_mock.scenarios.story import scenario_files
+from envoice_mock.scenarios.loader import scenario_files
 
 from .helpers import clean_env, cli, started
 

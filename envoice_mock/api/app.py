@@ -109,11 +109,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.app_factory = app_for  # scenario runs build their private mock with it (no upward import)
     app.add_middleware(NormalizePath)
     app.add_middleware(NoSniff)
     app.add_middleware(SeedOffLoop, factory=factory)
     observing_middleware(app, runtime)
     return app
+
+
+def app_for(runtime: Runtime) -> Starlette:
+    """The app of an existing runtime: how a scenario run builds its private embedded mock."""
+    return create_app(runtime=runtime)
 
 
 def describe(runtime: Runtime) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from envoice_mock.api.paging import cursor, limit_of, link_next
 from envoice_mock.api.pdfdoc import render_pdf
 from envoice_mock.api.routing import (
     EXPECTED_ERRORS,
+    app_factory_of,
     authenticate,
     fault_of,
     fault_response,
@@ -34,12 +35,16 @@ from envoice_mock.api.routing import (
     runtime_of,
 )
 from envoice_mock.config import SettingsError, parse_duration
+from envoice_mock.delivery.chaos import ChaosError, ChaosLimit
 from envoice_mock.domain.activities import DOCUMENT_ID_FIELDS
 from envoice_mock.domain.sheet import build_sheet, gateway_label
 from envoice_mock.domain.store import StoreError
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import MAX_INT_DIGITS
 from envoice_mock.limits import check_clock_advance
+from envoice_mock.scenarios.embedded import start_background_run
+from envoice_mock.scenarios.errors import ScenarioError
+from envoice_mock.scenarios.loader import load_scenario, scenario_files
 
 
 class IdConvertor(Convertor[int]):
@@ -362,7 +367,6 @@ async def idle(request: Request) -> Response:
 
 async def chaos_apply(request: Request) -> Response:
     """Install a chaos directive for this account's deliveries (or run replay / clear)."""
-    from envoice_mock.delivery.chaos import ChaosError, ChaosLimit
 
     account = authenticate(request)
     runtime = runtime_of(request)
@@ -388,7 +392,6 @@ async def chaos_clear(request: Request) -> Response:
 
 async def scenarios_list(request: Request) -> Response:
     """The built-in scenarios with their descriptions."""
-    from envoice_mock.scenarios.story import ScenarioError, load_scenario, scenario_files
 
     runtime = runtime_of(request)
     out = []
@@ -426,14 +429,12 @@ def scenario_fault(exc: Exception) -> ApiFault:
 
 async def scenario_run(request: Request) -> Response:
     """Start a built-in scenario in the background (its own embedded mock) against a target."""
-    from envoice_mock.scenarios.embedded import start_background_run
-    from envoice_mock.scenarios.story import ScenarioError
 
     account = authenticate(request)
     runtime = runtime_of(request)
     name, target, seed = await run_request(request)
     try:
-        run_id = start_background_run(runtime, name, target, seed, account)
+        run_id = start_background_run(runtime, app_factory_of(request), name, target, seed, account)
     except ScenarioError as exc:
         raise scenario_fault(exc) from None
     return respond(request, {"RunId": run_id, "Status": "running"}, 202)
@@ -444,8 +445,8 @@ async def scenario_run_status(request: Request) -> Response:
     account = authenticate(request)
     runtime = runtime_of(request)
     run_id = request.path_params["id"]
-    run = runtime.extras.get("scenario_runs", {}).get(run_id)
-    if run is None or runtime.extras.get("scenario_run_owners", {}).get(run_id) != account.key:
+    run = runtime.runs.background.get(run_id)
+    if run is None or runtime.runs.owners.get(run_id) != account.key:
         raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")
     return respond(request, run)
 

@@ -30,6 +30,11 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
+def app_factory_of(request: Request) -> Callable[[Runtime], Any]:
+    """How the serving app builds an app around another runtime (a scenario's private mock)."""
+    return request.app.state.app_factory  # type: ignore[no-any-return]
+
+
 def respond(request: Request, value: Any, status: int = 200) -> Response:
     """Encode a JSON-ready value as JSON, or XML when the client prefers it."""
     if status == 204:

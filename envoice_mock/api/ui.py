@@ -189,7 +189,7 @@ async def live_scenario(request: Request) -> Response:
     """Run a built-in scenario on this account, live (see live_scenarios)."""
     from envoice_mock.api.live import live_of
     from envoice_mock.api.live_scenarios import start_live_run
-    from envoice_mock.scenarios.story import ScenarioError
+    from envoice_mock.scenarios.errors import ScenarioError
 
     account = authenticate(request)
     name, target, seed = await run_request(request)
@@ -211,7 +211,7 @@ async def live_scenario(request: Request) -> Response:
 async def live_scenario_status(request: Request) -> Response:
     """A live run's record (its log lines, and its expectations once it ended)."""
     account = authenticate(request)
-    runs: dict[str, Any] = runtime_of(request).extras.get("live_runs", {}).get(account.key, {})
+    runs: dict[str, Any] = runtime_of(request).runs.live.get(account.key, {})
     run = runs.get(request.path_params["id"])
     if run is None:
         raise ApiFault(404, "NotFound", f"There is no scenario run {request.path_params['id']!r}.")

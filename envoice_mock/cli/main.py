@@ -284,7 +284,7 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envoice-mock` command."""
     from envoice_mock.cli.startup import one_line
-    from envoice_mock.scenarios.story import ScenarioError
+    from envoice_mock.scenarios.errors import ScenarioError
     from envoice_mock.spec import SpecError
 
     args = build_parser().parse_args(argv)

@@ -24,16 +24,9 @@ from envoice_mock.config import (
     SettingsError,
     data_dirs_from_env,
 )
-from envoice_mock.scenarios.story import (
-    Printer,
-    Report,
-    Scenario,
-    ScenarioError,
-    find_scenario,
-    load_scenario,
-    scenario_files,
-    summary_lines,
-)
+from envoice_mock.scenarios.errors import ScenarioError
+from envoice_mock.scenarios.loader import Scenario, find_scenario, load_scenario, scenario_files
+from envoice_mock.scenarios.report import Printer, Report, summary_lines
 
 TARGET_CHECK_TIMEOUT = 3.0  # seconds a target may take to answer the pre-flight check
 
@@ -128,8 +121,9 @@ async def _run(
         return await run_remote(
             scenario, args.target, args.server, seed, printer, realtime=args.speed > 0, verbose=args.verbose
         )
+    from envoice_mock.api.app import app_for
     from envoice_mock.scenarios.embedded import run_embedded
 
     return await run_embedded(
-        scenario, args.target, seed, args.speed, printer, base=settings, verbose=args.verbose
+        scenario, args.target, app_for, seed, args.speed, printer, base=settings, verbose=args.verbose
     )

@@ -15,6 +15,7 @@ from envoice_mock.domain.store import Store
 from envoice_mock.faults import ApiFault
 from envoice_mock.retention import Retention
 from envoice_mock.runtime.provisioning import provision
+from envoice_mock.runtime.runs import ScenarioRuns
 from envoice_mock.spec import Spec, load_spec
 
 ENUM_STYLES = ("int", "string")
@@ -57,7 +58,8 @@ class Runtime:
     responses: ResponseCache = field(default_factory=ResponseCache)
     retention: Retention = field(default_factory=Retention)
     errors: list[str] = field(default_factory=list)  # unhandled errors (the pytest plugin re-raises them)
-    extras: dict[str, Any] = field(default_factory=dict)
+    runs: ScenarioRuns = field(default_factory=ScenarioRuns)  # scenario runs started over HTTP
+    extras: dict[str, Any] = field(default_factory=dict)  # the dashboard's live view (api/live.py)
 
     def renderer_for(self, style: str | None = None) -> Renderer:
         """The renderer for an enum style (the configured one unless a request asks otherwise);
@@ -128,6 +130,7 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
             journal.close()
         raise
     chaos = ChaosEngine(webhooks, settings.seed)
+    webhooks.chaos = chaos  # every attempt is planned by the chaos rules (none: plain delivery)
     return Runtime(
         settings=settings,
         spec=spec,

@@ -8,25 +8,24 @@ reproducible to the byte: same seed, same delivered bodies, signatures and times
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from envoice_mock.api.app import create_app
 from envoice_mock.config import DEFAULT_KEY, DEFAULT_SECRET, Settings
 from envoice_mock.ids import derived_token
 from envoice_mock.runtime.wiring import Runtime, build_runtime
-from envoice_mock.scenarios.story import (
-    Printer,
-    Report,
-    Scenario,
-    ScenarioRunner,
-    find_scenario,
-    load_scenario,
-)
+from envoice_mock.scenarios.loader import Scenario, find_scenario, load_scenario
+from envoice_mock.scenarios.report import Printer, Report
+from envoice_mock.scenarios.runner import ScenarioRunner
 
 if TYPE_CHECKING:
     from envoice_mock.domain.store import Account
+
+# Builds the ASGI app around a runtime (api.app.app_for): the callers above inject it, so this
+# layer never imports the HTTP layer.
+AppFactory = Callable[[Runtime], Any]
 
 AUTH = {"x-auth-key": DEFAULT_KEY, "x-auth-secret": DEFAULT_SECRET}
 
@@ -54,6 +53,7 @@ def scenario_settings(scenario: Scenario, seed: int, speed: float, base: Setting
 async def run_embedded(
     scenario: Scenario,
     target: str,
+    app_factory: AppFactory,
     seed: int | None = None,
     speed: float = 0.0,
     printer: Printer | None = None,
@@ -63,11 +63,12 @@ async def run_embedded(
     """Run a scenario on a fresh in-process mock; returns the report."""
     seed = scenario.seed if seed is None else seed
     runtime = build_runtime(scenario_settings(scenario, seed, speed, base))
-    return await run_on_runtime(runtime, scenario, target, seed, speed, printer, verbose)
+    return await run_on_runtime(runtime, app_factory, scenario, target, seed, speed, printer, verbose)
 
 
 async def run_on_runtime(
     runtime: Runtime,
+    app_factory: AppFactory,
     scenario: Scenario,
     target: str,
     seed: int,
@@ -76,7 +77,7 @@ async def run_on_runtime(
     verbose: bool = False,
 ) -> Report:
     """Drive a scenario through the ASGI app of an existing runtime."""
-    app = create_app(runtime=runtime)
+    app = app_factory(runtime)
     await runtime.webhooks.start()  # httpx's ASGI transport does not run the lifespan
     try:
         transport = httpx.ASGITransport(app=app)
@@ -108,14 +109,19 @@ async def run_remote(
         try:
             return await runner.run()
         finally:
-            if runner._hook_id:
-                await client.delete(f"/_mock/webhooks/{runner._hook_id}")
+            if runner.hook_id:
+                await client.delete(f"/_mock/webhooks/{runner.hook_id}")
 
 
 def start_background_run(
-    runtime: Runtime, name: str, target: str, seed: int | None, account: Account | None = None
+    runtime: Runtime,
+    app_factory: AppFactory,
+    name: str,
+    target: str,
+    seed: int | None,
+    account: Account | None = None,
 ) -> str:
-    """Start a built-in scenario as a task of the serving process; its report lands in runtime.extras.
+    """Start a built-in scenario as a task of the serving process; its report lands in runtime.runs.
 
     The run belongs to `account` (default: the sandbox account): its id is keyed by the account's
     secret and counted in its saved counters, so it is neither guessable nor ever reused.
@@ -128,21 +134,21 @@ def start_background_run(
         runtime.store.journal.save_account(account)
     token = derived_token(runtime.settings.seed, account.key, "run", counter, nbytes=12, key=account.secret)
     run_id = f"run_{token}"
-    runtime.extras.setdefault("scenario_run_owners", {})[run_id] = account.key
-    runs: dict[str, Any] = runtime.extras.setdefault("scenario_runs", {})
+    runtime.runs.owners[run_id] = account.key
+    runs = runtime.runs.background
     runs[run_id] = {"RunId": run_id, "Scenario": scenario.name, "Status": "running", "Target": target}
     lines: list[str] = []
 
     async def go() -> None:
         try:
-            report = await run_embedded(scenario, target, seed, printer=lines.append, base=runtime.settings)
+            report = await run_embedded(
+                scenario, target, app_factory, seed, printer=lines.append, base=runtime.settings
+            )
             runs[run_id].update(
                 Status="passed" if report.ok else "failed", Report=report.as_dict(), Log=lines
             )
         except Exception as exc:  # the run's failure is the run's report, not the server's crash
             runs[run_id].update(Status="error", Error=f"{type(exc).__name__}: {exc}", Log=lines)
 
-    task = asyncio.get_running_loop().create_task(go())
-    runtime.extras.setdefault("scenario_tasks", set()).add(task)
-    task.add_done_callback(runtime.extras["scenario_tasks"].discard)
+    runtime.runs.hold(asyncio.get_running_loop().create_task(go()))
     return run_id
