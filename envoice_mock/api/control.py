@@ -35,7 +35,8 @@ from envoice_mock.api.routing import (
 )
 from envoice_mock.config import SettingsError, parse_duration
 from envoice_mock.delivery.chaos import ChaosError, ChaosLimit
-from envoice_mock.domain.sheet import GATEWAY_NAMES, build_sheet
+from envoice_mock.domain.activities import DOCUMENT_ID_FIELDS
+from envoice_mock.domain.sheet import build_sheet, gateway_label
 from envoice_mock.domain.store import StoreError
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import MAX_INT_DIGITS
@@ -160,7 +161,7 @@ async def client_event(request: Request) -> Response:
     kind = request.path_params["kind"]
     event = request.path_params["event"]
     obj_id = request.path_params["id"]
-    if kind not in ("invoice", "estimation", "order"):
+    if kind not in DOCUMENT_ID_FIELDS:
         raise ApiFault(404, "NotFound", f"No client events for {kind!r}.")
     body = await json_body(request)
     store = runtime.store
@@ -168,17 +169,8 @@ async def client_event(request: Request) -> Response:
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body))
     elif event == "mark-paid":
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body), by_client=True)
-    elif event in ("view", "open", "reject", "remind", "sign", "open-attachment", "pdf"):
-        events = {
-            "view": "viewed",
-            "open": "Opened" if kind == "invoice" else "EstimationOpened",
-            "reject": "Rejected",
-            "remind": "SentReminderViaEmail",
-            "sign": "InvoiceDigitallySigned",
-            "open-attachment": "OpenedAttachment",
-            "pdf": "pdf",
-        }
-        row = store.record_event(account, kind, obj_id, events[event])
+    elif (activity := runtime.spec.client_event_activity(event, kind)) is not None:
+        row = store.record_event(account, kind, obj_id, activity)
     else:
         raise ApiFault(404, "NotFound", f"Unknown client event {event!r}.")
     return respond(request, {"Id": row["Id"], "Status": row.get("Status")})
@@ -222,7 +214,11 @@ async def _shared(request: Request, pdf: bool) -> Response:
     paid = request.query_params.get("paid")
     notice = None
     if paid is not None:
-        how = GATEWAY_NAMES.get(paid, "a recorded payment") if paid else "a recorded payment"
+        how = (
+            gateway_label(runtime.spec, paid)
+            if paid in runtime.spec.gateway_payments
+            else "a recorded payment"
+        )
         notice = f"Payment received through {how}. Thank you!"
     return _share_page(request, sheet, token, notice)
 
