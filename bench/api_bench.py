@@ -31,10 +31,13 @@ from benchlib import (
     AUTH,
     HOST,
     REPO,
+    WRK_DONE_LUA,
+    WRK_SETUP_LUA,
     ProtocolError,
     fmt,
     free_port,
     http,
+    new_invoice_body,
     our_command,
     parse_head,
     percentile,
@@ -118,23 +121,8 @@ wrk.headers["x-auth-key"] = %(key)s
 wrk.headers["x-auth-secret"] = %(secret)s
 %(content_type)s
 local pre, post = %(pre)s, %(post)s
-local tid_next = 1
-function setup(thread)
-  thread:set("tid", tid_next)
-  tid_next = tid_next + 1
-end
-local n = 0
-%(request_fn)s
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write("WRK_JSON " .. string.format(
-    '{"requests":%%d,"duration_us":%%d,"bytes":%%d,"connect":%%d,"read":%%d,"write":%%d,' ..
-    '"status":%%d,"timeout":%%d,"p50_us":%%d,"p99_us":%%d,"mean_us":%%f,"max_us":%%d}',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.mean,
-    latency.max) .. "\n")
-end
-"""
+%(setup)s%(request_fn)s
+%(done)s"""
 
 POST_REQUEST_FN = """
 function request()
@@ -166,6 +154,8 @@ def wrk_script(ep: Endpoint, tag: str) -> str:
         "pre": lua_str(pre + tag + "-"),
         "post": lua_str(post),
         "request_fn": POST_REQUEST_FN if ep.body is not None else "",
+        "setup": WRK_SETUP_LUA,
+        "done": WRK_DONE_LUA,
     }
 
 
@@ -321,16 +311,7 @@ def endpoints(base: str) -> list[Endpoint]:
     client_id = json.loads(raw)[0]["Id"]
     _, raw = http("GET", base + "/api/worktype/all")
     worktype_id = json.loads(raw)[0]["Id"]
-    body = {
-        "ClientId": client_id,
-        "Number": "BENCH",
-        "IssuedOn": "2024-01-10T00:00:00+00:00",
-        "Duedate": "2024-02-09T00:00:00+00:00",
-        "Status": "Draft",
-        "CurrencyId": 163,
-        "PaymentGateways": [{"Name": "paypal"}],
-        "Items": [{"WorkTypeId": worktype_id, "Cost": 125.0, "Quantity": 2}],
-    }
+    body = new_invoice_body(client_id, worktype_id, "BENCH")
     # invoice/all comes before invoice/new: the POSTs grow the store, and so the list.
     return [
         Endpoint("GET invoice/details", "GET", f"/api/invoice/details?id={invoice_id}"),

@@ -193,3 +193,113 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 def fmt(v: float | None, spec: str) -> str:
     """A table cell: `v` formatted by `spec`, or '-' when there is no value."""
     return "-" if v is None else format(v, spec)
+
+
+# --------------------------------------------------------------------------------------------
+# wrk with a cycle of requests
+
+# Each wrk thread numbered (`tid`), and a request counter `n`: together, unique request tokens.
+WRK_SETUP_LUA = """
+local tid_next = 1
+function setup(thread)
+  thread:set("tid", tid_next)
+  tid_next = tid_next + 1
+end
+local n = 0
+"""
+
+# wrk's done() hook: the counts and latency percentiles as one `WRK_JSON {...}` line (a %-template).
+WRK_DONE_LUA = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write("WRK_JSON " .. string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,' ..
+    '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"mean_us":%f,"max_us":%d}',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.mean,
+    latency.max) .. "\n")
+end
+"""
+
+
+def new_invoice_body(client_id: int, worktype_id: int, number: str) -> dict:
+    """The minimal valid `invoice/new` body the benchmarks post."""
+    return {
+        "ClientId": client_id,
+        "Number": number,
+        "IssuedOn": "2024-01-10T00:00:00+00:00",
+        "Duedate": "2024-02-09T00:00:00+00:00",
+        "Status": "Draft",
+        "CurrencyId": 163,
+        "PaymentGateways": [{"Name": "paypal"}],
+        "Items": [{"WorkTypeId": worktype_id, "Cost": 125.0, "Quantity": 2}],
+    }
+
+
+WRK_CYCLE_LUA = r"""
+wrk.headers["x-auth-key"] = %(key)s
+wrk.headers["x-auth-secret"] = %(secret)s
+wrk.headers["Content-Type"] = "application/json"
+local cycle = %(cycle)s
+local tag = %(tag)s
+%(setup)sfunction request()
+  n = n + 1
+  local r = cycle[(n - 1) %% #cycle + 1]
+  local u = tag .. tid .. "-" .. n
+  local body = nil
+  if r[3] ~= nil then body = string.gsub(r[3], "@@N@@", u) end
+  return wrk.format(r[1], string.gsub(r[2], "@@N@@", u), nil, body)
+end
+%(done)s"""
+
+
+def wrk_cycle(
+    base: str,
+    cycle: list[tuple[str, str, str | None]],
+    duration: float,
+    connections: int,
+    tag: str,
+    threads: int = 1,
+    timeout_s: int = 10,
+) -> dict:
+    """Load `base` with wrk, each connection sending the (method, path, body) requests of `cycle`
+    in turn; `@@N@@` in a path or body becomes a unique token per request. Answers wrk's counts:
+    requests, rps, p50_ms, p99_ms, max_ms, errors (non-2xx + socket errors)."""
+    import os
+    import tempfile
+
+    def lua(s: str | None) -> str:
+        return "nil" if s is None else json.dumps(s)  # a JSON string is a Lua string (ASCII)
+
+    entries = ", ".join("{" + ", ".join(lua(x) for x in r) + "}" for r in cycle)
+    script = WRK_CYCLE_LUA % {
+        "key": lua(AUTH["x-auth-key"]),
+        "secret": lua(AUTH["x-auth-secret"]),
+        "cycle": "{" + entries + "}",
+        "tag": lua(tag),
+        "setup": WRK_SETUP_LUA,
+        "done": WRK_DONE_LUA,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        cmd = [
+            "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+            "--timeout", f"{timeout_s}s", "-s", f.name, base + cycle[0][1].replace("@@N@@", "0"),
+        ]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    finally:
+        os.unlink(f.name)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if r.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
+    d = json.loads(line[len("WRK_JSON ") :])
+    secs = d["duration_us"] / 1e6
+    return {
+        "requests": d["requests"],
+        "rps": d["requests"] / secs if secs else 0.0,
+        "p50_ms": d["p50_us"] / 1000,
+        "p99_ms": d["p99_us"] / 1000,
+        "max_ms": d["max_us"] / 1000,
+        "errors": d["status"] + d["connect"] + d["read"] + d["write"] + d["timeout"],
+    }

@@ -34,16 +34,6 @@ class Clock:
         self._offsets: dict[str, float] = {}  # account key -> seconds it advanced on its own
         self._listeners: list[Callable[[], None]] = []
 
-    @classmethod
-    def frozen(cls, origin: datetime) -> Clock:
-        """A clock that stands still at `origin` until advanced."""
-        return cls(origin=origin, speed=0.0)
-
-    @property
-    def is_virtual(self) -> bool:
-        """True when time does not follow the wall clock one to one."""
-        return self.speed != 1.0 or self._advanced != 0.0
-
     def now(self, account: str | None = None) -> datetime:
         """The current instant (of the server, or of one account), timezone-aware UTC."""
         return self.origin + timedelta(seconds=self.seconds(account))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from envoice_mock.bundled import bundled_dir
+from envoice_mock.clock import parse_iso
 
 # Shipped inside the package (a wheel) or mapped to the checkout (an editable install).
 DEFAULT_FIXTURES = bundled_dir("fixtures")
@@ -74,15 +75,13 @@ def parse_duration(text: str | float | int) -> float:
 
 def parse_instant(text: str) -> datetime:
     """Parse an ISO-8601 instant; a missing offset means UTC."""
-    from datetime import UTC
-
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = parse_iso(text)
     except ValueError:
         raise SettingsError(f"not an ISO-8601 instant: {text!r}") from None
     if value.year > 9000:  # leaves the virtual clock room to advance and run without overflowing
         raise SettingsError(f"an instant after the year 9000 is not useful here: {text!r}")
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
 
 
 def number(kind: Callable[[str], float], low: float, high: float, explain: str) -> Callable[[str], Any]:

@@ -43,14 +43,6 @@ class SeededSource:
         fake.seed_instance(self.rng.getrandbits(63))
         return fake
 
-    def token(self, nbytes: int = 16) -> str:
-        """A hex token, e.g. an AccessToken."""
-        return self.rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
-
     def uuid(self) -> str:
         """A version-4-shaped UUID drawn from this source."""
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-
-    def choice(self, items: list) -> object:  # type: ignore[type-arg]
-        """One item."""
-        return self.rng.choice(items)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from envoice_mock.fixturefile import FixtureFiles
+from envoice_mock.fixturefile import SpecError as SpecError  # re-exported: callers import it from here
 
 SCALARS = frozenset({"int", "long", "number", "string", "bool", "datetime"})
 ACTIONS = frozenset(
@@ -29,14 +31,33 @@ ACTIONS = frozenset(
     }
 )
 RETURNS = frozenset({"id", "view", "none", "bool", "status", "link", "list", "envelope"})
+MAX_WEBHOOKS = 10  # an account's webhooks at most (the real service's limit)
 REFERENCE_TABLES = ("countries", "currencies", "uilanguages", "dateformats", "gateways")
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class SpecError(ValueError):
-    """A fixture file is malformed; the message names the file and what is wrong."""
+# The keys each kind of fixture entry may have (anything else is a misspelling: an error).
+OPERATION_KEYS = frozenset(
+    {"id", "method", "path", "action", "resource", "query", "body", "require", "returns", "view"}
+    | {"activity", "id_fields", "link", "table"}  # options of some actions
+)
+# The tables of seed.yaml that seeding draws from (the other keys have defaults).
+SEED_TABLES = (
+    "invoice_fates",
+    "recent_invoice_fates",
+    "estimation_fates",
+    "order_fates",
+    "gateway_sets",
+    "notes",
+    "products",
+)
+PARAM_KEYS = frozenset({"as", "names", "type", "required", "default"})
+ACCOUNT_KEYS = frozenset({"key", "secret", "webhooks", "webhook_secret"})
+ACTIVITY_KEYS = frozenset({"default", "messages", "payment", "client_events"})
+SEED_KEYS = frozenset(
+    {"anchor", "history_days", "counts", "client_currencies", "client_countries", "client_languages"}
+    | {"work_types", "taxes", "categories", "invoice_fates", "recent_invoice_fates", "estimation_fates"}
+    | {"order_fates", "gateway_sets", "notes", "products"}
+)
 
 
 @dataclass(frozen=True)
@@ -125,40 +146,26 @@ class Spec:
     seed: dict[str, Any]
     activity_messages: dict[str, Any]
     accounts: tuple[dict[str, Any], ...] = ()
+    gateway_payments: dict[str, dict[str, str]] = field(default_factory=dict)
+    client_events: dict[str, dict[str, str]] = field(default_factory=dict)  # event -> kind|other -> type
 
-    def operation(self, op_id: str) -> Operation:
-        """Look an operation up by id."""
-        for op in self.operations:
-            if op.id == op_id:
-                return op
-        raise KeyError(op_id)
+    def client_event_activity(self, event: str, kind: str) -> str | None:
+        """The activity (or resources.yaml event) a client event records on a `kind`; None: unknown."""
+        by_kind = self.client_events.get(event)
+        return None if by_kind is None else by_kind.get(kind, by_kind.get("other"))
 
     def enum_index(self, enum: str, value: str) -> int:
         """The integer value of an enum member (its index)."""
         return self.enums[enum].index(value)
 
 
-def _read(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_LOADER)
-    except FileNotFoundError:
-        raise SpecError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and start is not None and mark is not None and start.line != mark.line:
-            problem += f" ({context} started on line {start.line + 1})"
-        raise SpecError(f"{where}: not valid YAML: {problem}") from None
-
-
-def parse_type(text: str, enums: dict[str, Any], models: set[str], where: str) -> TypeRef:
+def parse_type(
+    text: str, enums: dict[str, Any], models: set[str], where: str, line: int | None = None
+) -> TypeRef:
     """Parse `int`, `InvoiceStatus`, `ClientDetails` or `[InvoiceItem]`."""
     text = str(text).strip()
     if text.startswith("[") and text.endswith("]"):
-        item = parse_type(text[1:-1], enums, models, where)
+        item = parse_type(text[1:-1], enums, models, where, line)
         return TypeRef("list", str(item), item)
     if text in SCALARS:
         return TypeRef("scalar", text)
@@ -166,39 +173,21 @@ def parse_type(text: str, enums: dict[str, Any], models: set[str], where: str) -
         return TypeRef("enum", text)
     if text in models:
         return TypeRef("model", text)
-    raise SpecError(f"{where}: unknown type {text!r}")
+    raise SpecError(f"{where}: unknown type {text!r}" + (f" (line {line})" if line else ""))
 
 
 def load_spec(root: Path) -> Spec:
     """Load and cross-check every fixture under `root`."""
     root = Path(root)
-    models_file = root / "models.yaml"
-    raw = _read(models_file) or {}
-    enums = {k: tuple(str(v) for v in vals) for k, vals in (raw.get("enums") or {}).items()}
-    raw_models = raw.get("models") or {}
-    names = set(raw_models)
-    models: dict[str, Model] = {}
-    for mname, mfields in raw_models.items():
-        if not isinstance(mfields, dict):
-            raise SpecError(f"{models_file}: model {mname} must map field names to types")
-        models[mname] = Model(
-            mname,
-            {f: parse_type(t, enums, names, f"{models_file}: {mname}.{f}") for f, t in mfields.items()},
-        )
-
+    files = FixtureFiles()
+    enums, models = _models(files, root / "models.yaml")
     resources_file = root / "resources.yaml"
-    resources: dict[str, Resource] = {}
-    for rname, body in (_read(resources_file) or {}).items():
-        try:
-            resources[rname] = Resource(name=rname, **(body or {}))
-        except TypeError as exc:
-            raise SpecError(f"{resources_file}: resource {rname}: {exc}") from None
-
-    reference = {t: _read(root / "reference" / f"{t}.yaml") or [] for t in REFERENCE_TABLES}
+    resources = _resources(files, resources_file)
+    reference = {t: files.read(root / "reference" / f"{t}.yaml") or [] for t in REFERENCE_TABLES}
     routes_file = root / "routes.yaml"
     operations = tuple(
-        _operation(entry, enums, names, resources, reference, routes_file)
-        for entry in (_read(routes_file) or {}).get("operations") or []
+        _operation(files, entry, enums, set(models), resources, reference, routes_file)
+        for entry in (files.read(routes_file) or {}).get("operations") or []
     )
     seen: set[tuple[str, str]] = set()
     for op in operations:
@@ -209,7 +198,10 @@ def load_spec(root: Path) -> Spec:
     for rname, res in resources.items():
         for target in (*res.references.values(), *(j["table"] for j in res.joins.values())):
             if target not in resources and target not in reference:
-                raise SpecError(f"{resources_file}: {rname} refers to unknown table {target!r}")
+                raise files.error(
+                    resources_file, f"{rname} refers to unknown table {target!r}", res.references
+                )
+    activities = _activities(files, root / "activities.yaml", enums)
     return Spec(
         root=root,
         enums=enums,
@@ -217,31 +209,158 @@ def load_spec(root: Path) -> Spec:
         operations=operations,
         resources=resources,
         reference=reference,
-        seed=_read(root / "seed.yaml") or {},
-        activity_messages=_read(root / "activities.yaml") or {},
-        accounts=_accounts(root / "accounts.yaml"),
+        seed=_seed(files, root / "seed.yaml", resources),
+        activity_messages=activities,
+        client_events=_client_events(files, root / "activities.yaml", activities, enums, resources),
+        accounts=_accounts(files, root / "accounts.yaml"),
+        gateway_payments=_gateway_payments(files, root / "payments.yaml", reference, enums),
     )
 
 
-def _accounts(path: Path) -> tuple[dict[str, Any], ...]:
+def _models(files: FixtureFiles, path: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, Model]]:
+    """The enums and models of models.yaml."""
+    raw = files.read(path) or {}
+    files.check_keys(path, raw, ("enums", "models"), "top level")
+    enums = {k: tuple(str(v) for v in vals) for k, vals in (raw.get("enums") or {}).items()}
+    raw_models = raw.get("models") or {}
+    names = set(raw_models)
+    models: dict[str, Model] = {}
+    for mname, mfields in raw_models.items():
+        if not isinstance(mfields, dict):
+            raise files.error(path, f"model {mname} must map field names to types", raw_models, mname)
+        models[mname] = Model(
+            mname,
+            {
+                f: parse_type(t, enums, names, f"{path}: {mname}.{f}", files.line(mfields, f))
+                for f, t in mfields.items()
+            },
+        )
+    return enums, models
+
+
+def _resources(files: FixtureFiles, path: Path) -> dict[str, Resource]:
+    """The tables of resources.yaml and their rules."""
+    raw = files.read(path) or {}
+    allowed = [f.name for f in fields(Resource) if f.name != "name"]
+    resources: dict[str, Resource] = {}
+    for rname, body in raw.items():
+        files.check_keys(path, body or {}, allowed, f"resource {rname}")
+        resources[rname] = Resource(name=rname, **(body or {}))
+    return resources
+
+
+def _activities(files: FixtureFiles, path: Path, enums: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The message templates of activities.yaml (each for a known activity type)."""
+    raw = files.read(path) or {}
+    files.check_keys(path, raw, ACTIVITY_KEYS, "top level")
+    messages = raw.get("messages") or {}
+    for name in messages:
+        if name not in enums.get("ActivityType", ()):
+            raise files.error(path, f"messages: {name!r} is not an activity type", messages, name)
+    return dict(raw)
+
+
+def _client_events(
+    files: FixtureFiles,
+    path: Path,
+    raw: dict[str, Any],
+    enums: dict[str, tuple[str, ...]],
+    resources: dict[str, Resource],
+) -> dict[str, dict[str, str]]:
+    """activities.yaml `client_events`, each as {kind or `other`: activity type or event name}."""
+    table = raw.get("client_events") or {}
+    named = {e for r in resources.values() for e in r.activities} | set(enums.get("ActivityType", ()))
+    out: dict[str, dict[str, str]] = {}
+    for event, entry in table.items():
+        by_kind = entry if isinstance(entry, dict) else {"other": entry}
+        for kind, activity in by_kind.items():
+            if kind != "other" and kind not in resources:
+                raise files.error(path, f"client_events: {event}: unknown kind {kind!r}", entry, kind)
+            if activity not in named:
+                where = (entry, kind) if isinstance(entry, dict) else (table, event)
+                raise files.error(path, f"client_events: {event}: unknown activity {activity!r}", *where)
+        out[str(event)] = {str(k): str(v) for k, v in by_kind.items()}
+    return out
+
+
+def _seed(files: FixtureFiles, path: Path, resources: dict[str, Resource]) -> dict[str, Any]:
+    """seed.yaml: its keys known, its fates statuses of their resource, each order fate reachable."""
+    raw = files.read(path) or {}
+    files.check_keys(path, raw, SEED_KEYS, "top level")
+    for needed in SEED_TABLES:
+        if not raw.get(needed):
+            raise files.error(path, f"missing {needed!r} (seeding draws from it)", raw)
+    for table, kind in (("invoice_fates", "invoice"), ("recent_invoice_fates", "invoice")):
+        _check_fates(files, path, raw.get(table) or {}, resources[kind], table, extra=("Overdue",))
+    _check_fates(files, path, raw.get("estimation_fates") or {}, resources["estimation"], "estimation_fates")
+    order_fates = raw.get("order_fates") or {}
+    _check_fates(files, path, order_fates, resources["order"], "order_fates")
+    transitions = resources["order"].status.get("transitions", {})
+    for fate, entry in order_fates.items():
+        files.check_keys(path, entry, ("weight", "via"), f"order_fates: {fate}")
+        for stop in entry.get("via") or []:
+            if stop not in transitions:
+                raise files.error(path, f"order_fates: {fate}: via {stop!r} is not an order status", entry)
+    return dict(raw)
+
+
+def _check_fates(
+    files: FixtureFiles,
+    path: Path,
+    table: dict[str, Any],
+    res: Resource,
+    what: str,
+    extra: tuple[str, ...] = (),
+) -> None:
+    statuses = set(res.status.get("transitions", {})) | set(extra)
+    for fate in table:
+        if fate not in statuses:
+            raise files.error(path, f"{what}: {fate!r} is not a {res.name} status", table, fate)
+
+
+def _gateway_payments(
+    files: FixtureFiles, path: Path, reference: dict[str, list[Any]], enums: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, str]]:
+    """How a payment through each gateway is recorded (payments.yaml): one entry per gateway of
+    reference/gateways.yaml, each naming a payment type whose activity type exists."""
+    raw = files.read(path) or {}
+    files.check_keys(path, raw, ("gateways",), "top level")
+    gateways = raw.get("gateways") or {}
+    known = {g["Name"] for g in reference.get("gateways", [])}
+    out: dict[str, dict[str, str]] = {}
+    for name, entry in gateways.items():
+        if name not in known:
+            raise files.error(
+                path, f"gateway {name}: not a gateway of reference/gateways.yaml", gateways, name
+            )
+        files.check_keys(path, entry, ("payment_type", "label"), f"gateway {name}")
+        if f"NewPaymentWith{entry.get('payment_type')}" not in enums.get("ActivityType", ()):
+            raise files.error(
+                path, f"gateway {name}: no activity type NewPaymentWith{entry.get('payment_type')}", entry
+            )
+        out[str(name)] = {k: str(v) for k, v in entry.items()}
+    missing = sorted(known - set(out))
+    if missing:
+        raise files.error(path, f"no payment for gateway {', '.join(missing)}", gateways)
+    return out
+
+
+def _accounts(files: FixtureFiles, path: Path) -> tuple[dict[str, Any], ...]:
     """Accounts declared in the fixtures (optional file)."""
     if not path.exists():
         return ()
-    raw = (_read(path) or {}).get("accounts") or []
+    raw = (files.read(path) or {}).get("accounts") or []
     out = []
     for i, entry in enumerate(raw):
-        where = f"{path}: account #{i + 1}"
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("key"), str)
-            or not isinstance(entry.get("secret"), str)
-        ):
-            raise SpecError(f"{where}: needs a key and a secret")
+        what = f"account #{i + 1}"
+        files.check_keys(path, entry, ACCOUNT_KEYS, what)
+        if not isinstance(entry.get("key"), str) or not isinstance(entry.get("secret"), str):
+            raise files.error(path, f"{what}: needs a key and a secret", entry)
         hooks = entry.get("webhooks") or []
         if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
-            raise SpecError(f"{where}: webhooks must be a list of URLs")
-        if len(hooks) > 10:
-            raise SpecError(f"{where}: at most 10 webhooks")
+            raise files.error(path, f"{what}: webhooks must be a list of URLs", entry, "webhooks")
+        if len(hooks) > MAX_WEBHOOKS:
+            raise files.error(path, f"{what}: at most {MAX_WEBHOOKS} webhooks", entry, "webhooks")
         out.append(
             {
                 "key": entry["key"],
@@ -254,6 +373,7 @@ def _accounts(path: Path) -> tuple[dict[str, Any], ...]:
 
 
 def _operation(
+    files: FixtureFiles,
     entry: dict[str, Any],
     enums: dict[str, Any],
     models: set[str],
@@ -261,43 +381,41 @@ def _operation(
     reference: dict[str, Any],
     where_file: Path,
 ) -> Operation:
+    """One entry of routes.yaml, checked key by key."""
+    original = entry
+    op_id = entry.get("id")
+    what = f"operation {op_id or entry}"
+    files.check_keys(where_file, entry, OPERATION_KEYS, what)
     entry = dict(entry)
-    op_id = entry.pop("id", None)
-    where = f"{where_file}: operation {op_id or entry}"
+    entry.pop("id", None)
+
+    def fail(message: str, key: str | None = None) -> SpecError:
+        return files.error(where_file, f"{what}: {message}", original, key)
+
     try:
         method = str(entry.pop("method")).upper()
         path = str(entry.pop("path"))
         action = str(entry.pop("action"))
     except KeyError as exc:
-        raise SpecError(f"{where}: missing {exc.args[0]!r}") from None
+        raise fail(f"missing {exc.args[0]!r}") from None
     if not op_id:
-        raise SpecError(f"{where}: missing 'id'")
+        raise fail("missing 'id'")
     if method not in ("GET", "POST"):
-        raise SpecError(f"{where}: method must be GET or POST")
+        raise fail("method must be GET or POST", "method")
     if action not in ACTIONS:
-        raise SpecError(f"{where}: unknown action {action!r}")
+        raise fail(f"unknown action {action!r}", "action")
     resource = entry.pop("resource", None)
     if resource is not None and resource not in resources:
-        raise SpecError(f"{where}: unknown resource {resource!r}")
-    if action == "reference" and entry.get("table") not in reference:
-        raise SpecError(f"{where}: unknown reference table {entry.get('table')!r}")
-    params = tuple(
-        Param(
-            as_=str(p["as"]),
-            names=tuple(p.get("names") or [p["as"]]),
-            type=parse_type(p.get("type", "string"), enums, models, f"{where}: query {p['as']}"),
-            required=bool(p.get("required", False)),
-            default=p.get("default"),
-        )
-        for p in entry.pop("query", None) or []
-    )
+        raise fail(f"unknown resource {resource!r}", "resource")
+    _check_options(fail, action, entry, enums, reference)
+    params = tuple(_param(files, p, enums, models, where_file, what) for p in entry.pop("query", None) or [])
     body = entry.pop("body", None)
     view = entry.pop("view", None)
     if view is not None and view not in models:
-        raise SpecError(f"{where}: unknown view model {view!r}")
+        raise fail(f"unknown view model {view!r}", "view")
     returns = str(entry.pop("returns", "id" if action in ("delete", "send") else "view"))
     if returns not in RETURNS:
-        raise SpecError(f"{where}: unknown returns {returns!r}")
+        raise fail(f"unknown returns {returns!r}", "returns")
     return Operation(
         id=str(op_id),
         method=method,
@@ -305,9 +423,43 @@ def _operation(
         action=action,
         resource=resource,
         query=params,
-        body=parse_type(body, enums, models, f"{where}: body") if body else None,
+        body=parse_type(body, enums, models, f"{where_file}: {what}: body", files.line(original, "body"))
+        if body
+        else None,
         require=tuple(entry.pop("require", None) or ()),
         returns=returns,
         view=view,
         options=entry,
+    )
+
+
+def _check_options(
+    fail: Callable[[str, str], SpecError],
+    action: str,
+    entry: dict[str, Any],
+    enums: dict[str, Any],
+    reference: dict[str, Any],
+) -> None:
+    """The options of an operation name a reference table and an activity type that exist."""
+    if action == "reference" and entry.get("table") not in reference:
+        raise fail(f"unknown reference table {entry.get('table')!r}", "table")
+    if "activity" in entry and entry["activity"] not in enums.get("ActivityType", ()):
+        raise fail(f"unknown activity type {entry['activity']!r}", "activity")
+
+
+def _param(
+    files: FixtureFiles, p: Any, enums: dict[str, Any], models: set[str], where_file: Path, what: str
+) -> Param:
+    """A query parameter of an operation."""
+    files.check_keys(where_file, p, PARAM_KEYS, f"{what}: query parameter")
+    if "as" not in p:
+        raise files.error(where_file, f"{what}: a query parameter needs 'as'", p)
+    return Param(
+        as_=str(p["as"]),
+        names=tuple(p.get("names") or [p["as"]]),
+        type=parse_type(
+            p.get("type", "string"), enums, models, f"{where_file}: {what}: query {p['as']}", files.line(p)
+        ),
+        required=bool(p.get("required", False)),
+        default=p.get("default"),
     )

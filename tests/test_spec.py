@@ -208,3 +208,76 @@ def test_an_operation_without_an_action_is_refused(fixtures_copy: Path) -> None:
 
 def test_spec_error_is_a_value_error() -> None:
     assert issubclass(SpecError, ValueError)
+
+
+# --- unknown keys and lines ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "old", "new", "expected", "line"),
+    [
+        (  # a misspelt `activity:` is an error, not silently ignored
+            "routes.yaml",
+            "activity: EstimationSentViaEmail}",
+            "activty: EstimationSentViaEmail}",
+            "unknown key 'activty'",
+            60,
+        ),
+        ("routes.yaml", "activity: EstimationSentViaEmail}", "activity: Teleported}", "Teleported", 60),
+        (
+            "routes.yaml",
+            "action: list, resource: client",
+            "action: teleport, resource: client",
+            "teleport",
+            31,
+        ),
+        ("routes.yaml", "resource: client, view: ClientDetails}", "resource: nobody, view: X}", "nobody", 31),
+        ("resources.yaml", "worktype: {}", "worktype: {colour: blue}", "colour", 17),
+        ("models.yaml", "    Email: string\n", "    Email: strnig\n", "strnig", 21),
+        ("seed.yaml", "invoice_fates: {Paid: 5,", "invoice_fates: {Payed: 5,", "'Payed'", 24),
+        (
+            "seed.yaml",
+            "Completed: {weight: 2, via: [Shipped]}",
+            "Completed: {weight: 2, via: [Shiped]}",
+            "Shiped",
+            34,
+        ),
+        ("seed.yaml", "history_days:", "histroy_days:", "histroy_days", 5),
+        ("seed.yaml", "estimation_fates:", "estimation_fate:", "estimation_fate", 27),
+        ("seed.yaml", "gateway_sets: [[paypal]", "gateway_sets: [] #", "missing 'gateway_sets'", 4),
+        ("payments.yaml", "paypal: {payment_type: Paypal,", "paypal: {payment_type: PayPal,", "PayPal", 4),
+        ("payments.yaml", 'label: "PayPal"}', 'lable: "PayPal"}', "lable", 4),
+        ("accounts.yaml", "  - key: sandbox-key\n", "  - key: sandbox-key\n    secert: x\n", "secert", 6),
+        ("activities.yaml", "  open: {invoice: Opened,", "  open: {invoice: Openned,", "Openned", 46),
+        ("activities.yaml", "  Opened: ", "  Opend: ", "'Opend'", 12),
+    ],
+)
+def test_a_fixture_error_names_the_file_and_the_line(
+    fixtures_copy: Path, filename: str, old: str, new: str, expected: str, line: int
+) -> None:
+    _replace(fixtures_copy / filename, old, new)
+    with pytest.raises(SpecError) as caught:
+        load_spec(fixtures_copy)
+    message = str(caught.value)
+    assert str(fixtures_copy / filename) in message
+    assert expected in message
+    assert f"(line {line})" in message
+
+
+def test_order_fates_follow_the_transitions_of_resources_yaml(spec: Spec) -> None:
+    from envoice_mock.domain.seeding import order_routes
+
+    routes = order_routes(spec.resources["order"], spec.seed["order_fates"])
+    assert routes["PendingPayment"] == []
+    assert routes["Completed"] == ["Processing", "Shipped", "Completed"]
+    assert routes["Refunded"] == ["Processing", "Completed", "Refunded"]
+    for route in routes.values():
+        for old, new in zip(["PendingPayment", *route], route, strict=False):
+            assert spec.resources["order"].can_transition(old, new)
+
+
+def test_every_gateway_has_a_payment_type_and_a_label(spec: Spec) -> None:
+    names = {g["Name"] for g in spec.reference["gateways"]}
+    assert set(spec.gateway_payments) == names
+    for entry in spec.gateway_payments.values():
+        assert f"NewPaymentWith{entry['payment_type']}" in spec.enums["ActivityType"]

@@ -65,10 +65,11 @@ class AccountFactory:
             await asyncio.shield(future)
 
     def _seed(self, key: str, secret: str, id_base: int) -> tuple[Account, Shares]:
+        from envoice_mock.domain.seeding import seed_account
         from envoice_mock.domain.store import Store
 
         live = self.store
-        scratch = Store(live.spec, live.settings, live.clock)
+        scratch = Store(live.spec, live.settings, live.clock, seeder=seed_account)
         account = scratch.add_account(key, secret, id_base=id_base)
         return account, scratch.shares
 

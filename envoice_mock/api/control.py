@@ -23,7 +23,6 @@ from envoice_mock.api.codecs import decode_body
 from envoice_mock.api.hardening import SHARE_PAGE_POLICY
 from envoice_mock.api.pages import render_html
 from envoice_mock.api.paging import cursor, limit_of, link_next
-from envoice_mock.api.pdfdoc import render_pdf
 from envoice_mock.api.routing import (
     EXPECTED_ERRORS,
     app_factory_of,
@@ -36,7 +35,8 @@ from envoice_mock.api.routing import (
 )
 from envoice_mock.config import SettingsError, parse_duration
 from envoice_mock.delivery.chaos import ChaosError, ChaosLimit
-from envoice_mock.domain.sheet import GATEWAY_NAMES, build_sheet
+from envoice_mock.domain.activities import DOCUMENT_ID_FIELDS
+from envoice_mock.domain.sheet import build_sheet, gateway_label
 from envoice_mock.domain.store import StoreError
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import MAX_INT_DIGITS
@@ -161,7 +161,7 @@ async def client_event(request: Request) -> Response:
     kind = request.path_params["kind"]
     event = request.path_params["event"]
     obj_id = request.path_params["id"]
-    if kind not in ("invoice", "estimation", "order"):
+    if kind not in DOCUMENT_ID_FIELDS:
         raise ApiFault(404, "NotFound", f"No client events for {kind!r}.")
     body = await json_body(request)
     store = runtime.store
@@ -169,17 +169,8 @@ async def client_event(request: Request) -> Response:
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body))
     elif event == "mark-paid":
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body), by_client=True)
-    elif event in ("view", "open", "reject", "remind", "sign", "open-attachment", "pdf"):
-        events = {
-            "view": "viewed",
-            "open": "Opened" if kind == "invoice" else "EstimationOpened",
-            "reject": "Rejected",
-            "remind": "SentReminderViaEmail",
-            "sign": "InvoiceDigitallySigned",
-            "open-attachment": "OpenedAttachment",
-            "pdf": "pdf",
-        }
-        row = store.record_event(account, kind, obj_id, events[event])
+    elif (activity := runtime.spec.client_event_activity(event, kind)) is not None:
+        row = store.record_event(account, kind, obj_id, activity)
     else:
         raise ApiFault(404, "NotFound", f"Unknown client event {event!r}.")
     return respond(request, {"Id": row["Id"], "Status": row.get("Status")})
@@ -212,6 +203,9 @@ async def _shared(request: Request, pdf: bool) -> Response:
     view = runtime.store.view(account, kind, row)
     sheet = build_sheet(runtime.store, account, kind, view)
     if pdf:
+        # fpdf2 takes ~0.2 s to import: loaded on the first PDF, not at start-up.
+        from envoice_mock.api.pdfdoc import render_pdf
+
         # Drawing a PDF takes a tenth of a second: off the event loop, so the API and deliveries go on.
         body = await run_in_threadpool(render_pdf, sheet, view.get("CreatedOn"))
         return Response(body, media_type="application/pdf")
@@ -220,7 +214,11 @@ async def _shared(request: Request, pdf: bool) -> Response:
     paid = request.query_params.get("paid")
     notice = None
     if paid is not None:
-        how = GATEWAY_NAMES.get(paid, "a recorded payment") if paid else "a recorded payment"
+        how = (
+            gateway_label(runtime.spec, paid)
+            if paid in runtime.spec.gateway_payments
+            else "a recorded payment"
+        )
         notice = f"Payment received through {how}. Thank you!"
     return _share_page(request, sheet, token, notice)
 

@@ -212,6 +212,40 @@ def describe_api(
     spec: Spec, enum_style: str = "string", server_url: str = "/", version: str = "0"
 ) -> dict[str, Any]:
     """The whole OpenAPI 3.0 document."""
+    paths: dict[str, dict[str, Any]] = {}
+    for op in spec.operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = operation(spec, op)
+    for method, path, summary, takes_body in CONTROL_PLANE:
+        paths.setdefault(path, {})[method.lower()] = control_operation(method, path, summary, takes_body)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Envoice API v1 (envoice-mock sandbox)",
+            "version": version,
+            "description": (
+                "What this mock serves, generated from its route table and models. "
+                f"Enums are shown as {'indexes' if enum_style == 'int' else 'names'}; "
+                "a request may ask for the other style with header `x-mock-enum-style`."
+            ),
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"ApiKey": [], "ApiSecret": []}],
+        "tags": sorted(
+            ({"name": t} for t in {op.id.split(".")[0] for op in spec.operations}), key=lambda t: t["name"]
+        ),
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": component_schemas(spec, enum_style),
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-auth-key"},
+                "ApiSecret": {"type": "apiKey", "in": "header", "name": "x-auth-secret"},
+            },
+        },
+    }
+
+
+def component_schemas(spec: Spec, enum_style: str) -> dict[str, Any]:
+    """The enums and models of the fixtures, and the envelopes every answer uses."""
     schemas: dict[str, Any] = {}
     for name, members in spec.enums.items():
         schemas[name] = enum_schema(name, members, enum_style)
@@ -245,33 +279,4 @@ def describe_api(
         },
     }
     schemas["Link"] = {"type": "object", "properties": {"Link": {"type": "string", "format": "uri"}}}
-    paths: dict[str, dict[str, Any]] = {}
-    for op in spec.operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = operation(spec, op)
-    for method, path, summary, takes_body in CONTROL_PLANE:
-        paths.setdefault(path, {})[method.lower()] = control_operation(method, path, summary, takes_body)
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Envoice API v1 (envoice-mock sandbox)",
-            "version": version,
-            "description": (
-                "What this mock serves, generated from its route table and models. "
-                f"Enums are shown as {'indexes' if enum_style == 'int' else 'names'}; "
-                "a request may ask for the other style with header `x-mock-enum-style`."
-            ),
-        },
-        "servers": [{"url": server_url}],
-        "security": [{"ApiKey": [], "ApiSecret": []}],
-        "tags": sorted(
-            ({"name": t} for t in {op.id.split(".")[0] for op in spec.operations}), key=lambda t: t["name"]
-        ),
-        "paths": dict(sorted(paths.items())),
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-auth-key"},
-                "ApiSecret": {"type": "apiKey", "in": "header", "name": "x-auth-secret"},
-            },
-        },
-    }
+    return schemas

@@ -4,6 +4,13 @@
   `Settings.request_timeout` of being opened, or of the previous answer; otherwise it is
   closed. uvicorn's keep-alive timeout alone never fires on a connection that opens and sends
   nothing, nor on one that trickles a request byte by byte.
+* One write per answer: uvicorn writes a response's head and its body with two `transport.write`
+  calls, two send(2) system calls (a quarter of the server's time under load, by py-spy). The
+  head is held and goes out with the body, or on the loop's next turn when no body follows.
+* The standard asyncio event loop, not uvloop: under load uvloop accepted about one new
+  connection per loop turn, so with 256 busy keep-alive connections newcomers waited in the
+  listen queue for seconds (bench/peers_bench.py: p99 3.6 s, max 5 s, a health check 5 s).
+  The asyncio loop accepts everything pending at once (max 117 ms), at the same requests/s.
 * Shutdown: on SIGTERM/SIGINT the webhook engine stops at once (attempts in flight are
   abandoned; with a state file what they owed stays owed and is sent after a restart), so
   `settle`/`idle` calls in progress answer and connections close; requests still running after
@@ -22,6 +29,53 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from envoice_mock.runtime.wiring import Runtime
 
 
+class HeadWithBody:
+    """The transport a response cycle writes to: holds a response head until the body's first
+    write (same task step) and sends both at once; a head nobody follows goes out on the loop's
+    next turn. `100 Continue` and everything else pass straight through."""
+
+    __slots__ = ("held", "loop", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        """Send `data`, after a held head; hold it if it is a final response's head."""
+        if (
+            self.held is None
+            and data.endswith(b"\r\n\r\n")
+            and data.startswith(b"HTTP/1.1 ")
+            and data[9:10] != b"1"
+        ):
+            self.held = data
+            self.loop.call_soon(self.flush)
+            return
+        if self.held is not None:
+            data, self.held = self.held + data, None
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        """Send a held head now."""
+        if self.held is not None:
+            data, self.held = self.held, None
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    def close(self) -> None:
+        """Send what is held, then close."""
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        """Whether the connection is closing."""
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's HTTP protocol, closing connections that do not finish a request in time."""
 
@@ -32,6 +86,13 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._deadline: asyncio.TimerHandle | None = None
         self._arm()
+
+    def on_headers_complete(self) -> None:
+        """A new response cycle: it writes through a HeadWithBody."""
+        super().on_headers_complete()
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and not isinstance(cycle.transport, HeadWithBody):
+            cycle.transport = HeadWithBody(self.transport, self.loop)
 
     def on_message_complete(self) -> None:
         """The request is all here: the application may take its time."""
@@ -78,6 +139,7 @@ class MockServer(uvicorn.Server):
         config = uvicorn.Config(
             app,
             lifespan="on",
+            loop="asyncio",
             http=deadline_protocol(settings.request_timeout),
             timeout_graceful_shutdown=int(settings.delivery_timeout) + 2,
             **options,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from envoice_mock.domain.store import Account, Journal
+    from envoice_mock.domain.accounts import Account, Journal
 
 F = TypeVar("F", bound=Callable[..., Any])
 

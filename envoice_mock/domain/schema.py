@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from envoice_mock.clock import iso
+from envoice_mock.clock import iso, parse_iso
 from envoice_mock.inputs import ascii_int
 from envoice_mock.spec import Spec, TypeRef
 from envoice_mock.xmlnodes import xml_empty, xml_list
@@ -47,10 +46,7 @@ def _join(path: str, name: str | int) -> str:
 
 def parse_datetime(value: str) -> str:
     """Normalize an ISO-8601 date or instant to `YYYY-MM-DDTHH:MM:SS+HH:MM`."""
-    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso(moment.replace(microsecond=0))
+    return iso(parse_iso(value).replace(microsecond=0))
 
 
 class Coercer:

@@ -13,28 +13,12 @@ from typing import TYPE_CHECKING, Any
 from envoice_mock.clock import parse_iso
 from envoice_mock.domain.money import cents, outstanding
 from envoice_mock.fakedata import SeededSource
+from envoice_mock.spec import Spec
 
 if TYPE_CHECKING:
     from envoice_mock.domain.store import Account, Store
 
 TITLES = {"invoice": "Invoice", "estimation": "Estimate", "order": "Order", "paymentlink": "Payment request"}
-GATEWAY_NAMES = {
-    "paypal": "PayPal",
-    "stripe": "Stripe (card)",
-    "payoneer": "Payoneer",
-    "square": "Square",
-    "klikandpay": "Klik & Pay",
-    "razorpay": "Razorpay",
-    "wepay": "WePay",
-    "halkbank": "Halkbank",
-    "twocheckout": "2Checkout",
-    "paymentwall": "Paymentwall",
-    "bamboraeu": "Bambora EU",
-    "bamborana": "Bambora NA",
-    "nlb": "NLB",
-    "authorizenet": "Authorize.Net",
-    "braintree": "Braintree",
-}
 PAYABLE_STATUSES = ("Unpaid", "Overdue")
 
 
@@ -133,38 +117,8 @@ def client_of(kind: str, doc: dict[str, Any]) -> Party | None:
 def build_sheet(store: Store, account: Account, kind: str, doc: dict[str, Any]) -> Sheet:
     """The sheet of a document view (store.view: joins filled in)."""
     currency = doc.get("Currency")
-    worktypes = account.table("worktype")
-    lines = []
-    for item in doc.get("Items") or []:
-        qty = item.get("Quantity", item.get("MinimumQuantity", 1))
-        title = (worktypes.get(item.get("WorkTypeId")) or {}).get("Title")
-        lines.append(
-            Line(
-                description=item.get("Description") or title or "Item",
-                quantity=quantity(qty),
-                unit_price=money(item.get("Cost"), currency),
-                amount=money(item.get("SubTotalAmount", (item.get("Cost") or 0) * (qty or 0)), currency),
-                discount=percent(item.get("DiscountPercentage")),
-                tax=percent(item.get("TaxPercentage")),
-            )
-        )
-    totals = [Total("Subtotal", money(doc.get("SubTotalAmount"), currency))]
-    if doc.get("DiscountAmount"):
-        totals.append(Total("Discount", "−" + money(doc["DiscountAmount"], currency)))
-    totals.append(Total("Tax", money(doc.get("TaxAmount"), currency)))
-    if kind == "order" and doc.get("ShippingAmount"):
-        totals.append(Total("Shipping", money(doc["ShippingAmount"], currency)))
-        totals.append(Total("Total", money(doc.get("TotalWithShipping"), currency), strong=True))
-    else:
-        totals.append(Total("Total", money(doc.get("TotalAmount"), currency), strong=True))
-    payable = False
-    if kind == "invoice":
-        paid = sum(float(p.get("Amount") or 0) for p in doc.get("Payments") or [])
-        if paid:
-            totals.append(Total("Paid", "−" + money(paid, currency)))
-        due = outstanding(doc)
-        totals.append(Total("Amount due", money(due, currency), strong=True))
-        payable = doc.get("Status") in PAYABLE_STATUSES and due > 0
+    lines = sheet_lines(account, doc, currency)
+    totals, payable = sheet_totals(kind, doc, currency)
     dates = [
         (label, date(doc.get(key)))
         for label, key in (
@@ -176,7 +130,7 @@ def build_sheet(store: Store, account: Account, kind: str, doc: dict[str, Any]) 
         if key and doc.get(key)
     ]
     gateways = tuple(
-        (g["Name"], GATEWAY_NAMES.get(g["Name"], g["Name"].capitalize()))
+        (g["Name"], gateway_label(store.spec, g["Name"]))
         for g in doc.get("PaymentGateways") or []
         if isinstance(g.get("Name"), str)
     )
@@ -196,3 +150,50 @@ def build_sheet(store: Store, account: Account, kind: str, doc: dict[str, Any]) 
         payable=payable,
         notes=notes,
     )
+
+
+def sheet_lines(account: Account, doc: dict[str, Any], currency: Any) -> list[Line]:
+    """The item lines: quantity x unit price = line amount, with discount and tax."""
+    worktypes = account.table("worktype")
+    lines = []
+    for item in doc.get("Items") or []:
+        qty = item.get("Quantity", item.get("MinimumQuantity", 1))
+        title = (worktypes.get(item.get("WorkTypeId")) or {}).get("Title")
+        lines.append(
+            Line(
+                description=item.get("Description") or title or "Item",
+                quantity=quantity(qty),
+                unit_price=money(item.get("Cost"), currency),
+                amount=money(item.get("SubTotalAmount", (item.get("Cost") or 0) * (qty or 0)), currency),
+                discount=percent(item.get("DiscountPercentage")),
+                tax=percent(item.get("TaxPercentage")),
+            )
+        )
+    return lines
+
+
+def sheet_totals(kind: str, doc: dict[str, Any], currency: Any) -> tuple[list[Total], bool]:
+    """The total rows (an invoice's paid and due amounts included) and whether it can be paid now."""
+    totals = [Total("Subtotal", money(doc.get("SubTotalAmount"), currency))]
+    if doc.get("DiscountAmount"):
+        totals.append(Total("Discount", "−" + money(doc["DiscountAmount"], currency)))
+    totals.append(Total("Tax", money(doc.get("TaxAmount"), currency)))
+    if kind == "order" and doc.get("ShippingAmount"):
+        totals.append(Total("Shipping", money(doc["ShippingAmount"], currency)))
+        totals.append(Total("Total", money(doc.get("TotalWithShipping"), currency), strong=True))
+    else:
+        totals.append(Total("Total", money(doc.get("TotalAmount"), currency), strong=True))
+    payable = False
+    if kind == "invoice":
+        paid = sum(float(p.get("Amount") or 0) for p in doc.get("Payments") or [])
+        if paid:
+            totals.append(Total("Paid", "−" + money(paid, currency)))
+        due = outstanding(doc)
+        totals.append(Total("Amount due", money(due, currency), strong=True))
+        payable = doc.get("Status") in PAYABLE_STATUSES and due > 0
+    return totals, payable
+
+
+def gateway_label(spec: Spec, name: str) -> str:
+    """How a page names a payment gateway (payments.yaml), or the name capitalised."""
+    return spec.gateway_payments.get(name, {}).get("label") or name.capitalize()

@@ -10,6 +10,7 @@ from envoice_mock.config import Settings
 from envoice_mock.delivery.chaos import ChaosEngine
 from envoice_mock.delivery.webhooks import WebhookEngine
 from envoice_mock.domain.schema import Coercer, Renderer
+from envoice_mock.domain.seeding import seed_account
 from envoice_mock.domain.store import Store
 from envoice_mock.faults import ApiFault
 from envoice_mock.retention import Retention
@@ -115,7 +116,7 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
         from envoice_mock.runtime.persistence import SqliteJournal
 
         journal = SqliteJournal(settings.state_file)
-    store = Store(spec, settings, clock, journal=journal)
+    store = Store(spec, settings, clock, journal=journal, seeder=seed_account)
     webhooks = WebhookEngine(settings, clock, journal=journal, activity_types=spec.enums["ActivityType"])
     store.listeners.append(webhooks.on_activity)
     retention = Retention()
