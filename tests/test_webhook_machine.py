@@ -185,7 +185,7 @@ class FakeAccount:
 
 
 def test_the_engine_walks_the_whole_cycle_with_a_fake_poster_and_clock() -> None:
-    clock = Clock.frozen(datetime(2024, 3, 1, 12, tzinfo=UTC))
+    clock = Clock(origin=datetime(2024, 3, 1, 12, tzinfo=UTC), speed=0.0)
     down = [Failure("connection refused")] * (len(SCHEDULE) + 2)  # schedule + first probe
     poster = FakePoster(*down)
     engine = WebhookEngine(Settings(retry_schedule=SCHEDULE, probe_interval=60.0), clock, poster=poster)
