@@ -30,11 +30,12 @@ from envoice_mock.cli.args import (
     Parser,
     common_options,
 )
-from envoice_mock.config import SettingsError
+from envoice_mock.config import Settings, SettingsError
 from envoice_mock.logconfig import FORMATS, LEVELS
 
 
 def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    # Long only because it is a flat list of the flags, one declaration each (the README's table).
     p = sub.add_parser("serve", help="run the mock API server", parents=[common])
     p.add_argument("--host", help="address to bind (default 127.0.0.1; env ENVOICE_MOCK_HOST)")
     p.add_argument("--port", type=PORT, help="port (default 8080; 0 picks a free one; env ENVOICE_MOCK_PORT)")
@@ -118,18 +119,9 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Bind the port, build the runtime, print the banner, then run uvicorn until stopped."""
-    import json
-
-    from envoice_mock.api.app import create_app
-    from envoice_mock.api.serverlog import DeliveryLog, RequestLog
-    from envoice_mock.cli.banner import banner_fields, banner_lines
-    from envoice_mock.cli.listen import bind_listener
-    from envoice_mock.cli.serving import MockServer
-    from envoice_mock.cli.startup import existing_dir, start_runtime
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the flags of `serve`, over the environment and the defaults."""
     from envoice_mock.config import settings_from_env
-    from envoice_mock.logconfig import configure_logging
 
     overrides = {
         "host": args.host,
@@ -161,6 +153,22 @@ def serve(args: argparse.Namespace) -> int:
         and "ENVOICE_MOCK_CLOCK_SPEED" not in os.environ
     ):
         settings = settings.with_(clock_speed=0.0)
+    return settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Bind the port, build the runtime, print the banner, then run uvicorn until stopped."""
+    import json
+
+    from envoice_mock.api.app import create_app
+    from envoice_mock.api.serverlog import DeliveryLog, RequestLog
+    from envoice_mock.cli.banner import banner_fields, banner_lines
+    from envoice_mock.cli.listen import bind_listener
+    from envoice_mock.cli.serving import MockServer
+    from envoice_mock.cli.startup import existing_dir, start_runtime
+    from envoice_mock.logconfig import configure_logging
+
+    settings = serve_settings(args)
     configure_logging(settings.log_level, settings.log_format)
     existing_dir(settings.scenarios, "scenarios", "--scenarios or ENVOICE_MOCK_SCENARIOS")
     sock = bind_listener(settings.host, settings.port)
