@@ -32,6 +32,9 @@ ACTIONS = frozenset(
 )
 RETURNS = frozenset({"id", "view", "none", "bool", "status", "link", "list", "envelope"})
 MAX_WEBHOOKS = 10  # an account's webhooks at most (the real service's limit)
+# Client events that pay a document (the control plane runs the payment flow); the others are
+# declared in activities.yaml `client_events`.
+PAYMENT_EVENTS = ("pay", "mark-paid")
 REFERENCE_TABLES = ("countries", "currencies", "uilanguages", "dateformats", "gateways")
 
 
@@ -148,6 +151,11 @@ class Spec:
     accounts: tuple[dict[str, Any], ...] = ()
     gateway_payments: dict[str, dict[str, str]] = field(default_factory=dict)
     client_events: dict[str, dict[str, str]] = field(default_factory=dict)  # event -> kind|other -> type
+
+    @property
+    def client_event_names(self) -> tuple[str, ...]:
+        """Every client event the control plane accepts: the paying ones and the declared ones."""
+        return (*PAYMENT_EVENTS, *self.client_events)
 
     def client_event_activity(self, event: str, kind: str) -> str | None:
         """The activity (or resources.yaml event) a client event records on a `kind`; None: unknown."""

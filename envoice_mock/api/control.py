@@ -155,7 +155,7 @@ async def clock_advance(request: Request) -> Response:
 
 
 async def client_event(request: Request) -> Response:
-    """A client-side event the API cannot express: view, pay, mark-paid, open, reject."""
+    """A client-side event the API cannot express: pay and mark-paid, or one of activities.yaml."""
     runtime = runtime_of(request)
     account = authenticate(request)
     kind = request.path_params["kind"]

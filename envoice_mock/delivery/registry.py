@@ -14,8 +14,7 @@ from envoice_mock.clock import Clock, iso
 from envoice_mock.delivery.records import Activity, Webhook
 from envoice_mock.faults import ApiFault
 from envoice_mock.ids import webhook_id
-
-MAX_WEBHOOKS = 10  # per account
+from envoice_mock.spec import MAX_WEBHOOKS
 
 
 class AccountLike(Protocol):

@@ -20,7 +20,6 @@ from envoice_mock.scenarios.refs import resolve
 from envoice_mock.scenarios.report import Printer
 from envoice_mock.spec import Operation, Spec
 
-EVENTS = ("view", "open", "pay", "mark-paid", "reject", "remind", "sign", "open-attachment", "pdf")
 EVENT_TARGETS = ("invoice", "estimation", "order")
 
 
@@ -152,8 +151,8 @@ class Event(StepKind):
 
     def check(self, value: Any, options: dict[str, Any], spec: Spec) -> tuple[Any, tuple[str, str] | None]:
         """A known event on exactly one document."""
-        if value not in EVENTS:
-            raise Refused(f"unknown event {value!r}; use one of {', '.join(EVENTS)}")
+        if value not in spec.client_event_names:
+            raise Refused(f"unknown event {value!r}; use one of {', '.join(spec.client_event_names)}")
         if len([k for k in EVENT_TARGETS if k in options]) != 1:
             raise Refused("an event names exactly one of invoice, estimation or order (an id or ${ref})")
         return value, None
