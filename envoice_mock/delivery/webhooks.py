@@ -55,7 +55,8 @@ from envoice_mock.delivery.records import (
     Webhook,
     chronological,
 )
-from envoice_mock.delivery.registry import MAX_WEBHOOKS, AccountLike, WebhookRegistry
+from envoice_mock.delivery.registry import AccountLike, WebhookRegistry
+from envoice_mock.spec import MAX_WEBHOOKS
 
 __all__ = [  # names other layers and chaos.py import from here
     "MAX_ANSWER_BYTES",
