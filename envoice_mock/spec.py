@@ -55,7 +55,7 @@ SEED_TABLES = (
 )
 PARAM_KEYS = frozenset({"as", "names", "type", "required", "default"})
 ACCOUNT_KEYS = frozenset({"key", "secret", "webhooks", "webhook_secret"})
-ACTIVITY_KEYS = frozenset({"default", "messages", "payment", "client_events"})
+ACTIVITY_KEYS = frozenset({"default", "messages", "payment", "client_events", "webhook_fields"})
 SEED_KEYS = frozenset(
     {"anchor", "history_days", "counts", "client_currencies", "client_countries", "client_languages"}
     | {"work_types", "taxes", "categories", "invoice_fates", "recent_invoice_fates", "estimation_fates"}
@@ -151,6 +151,7 @@ class Spec:
     accounts: tuple[dict[str, Any], ...] = ()
     gateway_payments: dict[str, dict[str, str]] = field(default_factory=dict)
     client_events: dict[str, dict[str, str]] = field(default_factory=dict)  # event -> kind|other -> type
+    webhook_fields: tuple[str, ...] = ()  # the Activity fields a webhook body carries, in order
 
     @property
     def client_event_names(self) -> tuple[str, ...]:
@@ -220,6 +221,7 @@ def load_spec(root: Path) -> Spec:
         seed=_seed(files, root / "seed.yaml", resources),
         activity_messages=activities,
         client_events=_client_events(files, root / "activities.yaml", activities, enums, resources),
+        webhook_fields=_webhook_fields(files, root / "activities.yaml", activities),
         accounts=_accounts(files, root / "accounts.yaml"),
         gateway_payments=_gateway_payments(files, root / "payments.yaml", reference, enums),
     )
@@ -265,7 +267,7 @@ def _activities(files: FixtureFiles, path: Path, enums: dict[str, tuple[str, ...
     for name in messages:
         if name not in enums.get("ActivityType", ()):
             raise files.error(path, f"messages: {name!r} is not an activity type", messages, name)
-    return dict(raw)
+    return raw  # the parsed mapping itself: later checks name its lines
 
 
 def _client_events(
@@ -289,6 +291,19 @@ def _client_events(
                 raise files.error(path, f"client_events: {event}: unknown activity {activity!r}", *where)
         out[str(event)] = {str(k): str(v) for k, v in by_kind.items()}
     return out
+
+
+def _webhook_fields(files: FixtureFiles, path: Path, raw: dict[str, Any]) -> tuple[str, ...]:
+    """activities.yaml `webhook_fields`: the Activity fields a webhook body carries, distinct names."""
+    listed = raw.get("webhook_fields")
+    if not isinstance(listed, list) or not listed:
+        raise files.error(path, "missing 'webhook_fields' (the Activity fields a webhook carries)", raw)
+    for name in listed:
+        if not isinstance(name, str) or not name.isidentifier() or listed.count(name) > 1:
+            raise files.error(
+                path, f"webhook_fields: {name!r} is not a distinct field name", raw, "webhook_fields"
+            )
+    return tuple(listed)
 
 
 def _seed(files: FixtureFiles, path: Path, resources: dict[str, Resource]) -> dict[str, Any]:

@@ -281,3 +281,37 @@ def test_every_gateway_has_a_payment_type_and_a_label(spec: Spec) -> None:
     assert set(spec.gateway_payments) == names
     for entry in spec.gateway_payments.values():
         assert f"NewPaymentWith{entry['payment_type']}" in spec.enums["ActivityType"]
+
+
+def test_webhook_fields_come_from_the_fixtures(spec: Spec) -> None:
+    assert spec.webhook_fields == (
+        "Message",
+        "Link",
+        "Type",
+        "InvoiceNumber",
+        "InvoiceId",
+        "OrderNumber",
+        "OrderId",
+        "Id",
+        "CreatedOn",
+    )
+
+
+@pytest.mark.parametrize(
+    ("listed", "message"),
+    [
+        (
+            "webhook_fields: [Message, Link, Message]",
+            r"activities.yaml: webhook_fields: 'Message' is not a distinct field name \(line \d+\)",
+        ),
+        ("webhook_fields: [Message, 3]", r"webhook_fields: 3 is not a distinct field name"),
+        ("webhook_fields: []", r"activities.yaml: missing 'webhook_fields'"),
+    ],
+)
+def test_webhook_fields_are_checked(fixtures_copy: Path, listed: str, message: str) -> None:
+    path = fixtures_copy / "activities.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("webhook_fields:")
+    path.write_text(text[:start] + listed + "\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=message):
+        load_spec(fixtures_copy)

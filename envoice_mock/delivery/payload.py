@@ -14,23 +14,14 @@ from envoice_mock.clock import parse_iso, webhook_timestamp
 from envoice_mock.delivery.records import Activity
 from envoice_mock.signing import sign, standard_signature
 
-PAYLOAD_FIELDS = (
-    "Message",
-    "Link",
-    "Type",
-    "InvoiceNumber",
-    "InvoiceId",
-    "OrderNumber",
-    "OrderId",
-    "Id",
-    "CreatedOn",
-)
 
-
-def activity_payload(activity: Activity, activity_types: tuple[str, ...]) -> dict[str, Any]:
-    """The Activity object as the webhook body carries it (Type as the enum's index)."""
+def activity_payload(
+    activity: Activity, activity_types: tuple[str, ...], fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """The Activity object as the webhook body carries it: `fields` (activities.yaml
+    `webhook_fields`) in order, Type as the enum's index."""
     out: dict[str, Any] = {}
-    for name in PAYLOAD_FIELDS:
+    for name in fields:
         value = activity.get(name)
         if name == "Type":
             value = activity_types.index(value) if value in activity_types else value

@@ -42,7 +42,7 @@ from envoice_mock.delivery.attempts import Attempts, Chaos
 from envoice_mock.delivery.dispatcher import Dispatcher
 from envoice_mock.delivery.log import DeliveryLog
 from envoice_mock.delivery.outbox import Outbox
-from envoice_mock.delivery.payload import PAYLOAD_FIELDS, activity_payload, signed_request
+from envoice_mock.delivery.payload import activity_payload, signed_request
 from envoice_mock.delivery.poster import MAX_ANSWER_BYTES, AiohttpPoster, Poster
 from envoice_mock.delivery.records import (
     Activity,
@@ -61,7 +61,6 @@ from envoice_mock.spec import MAX_WEBHOOKS
 __all__ = [  # names other layers and chaos.py import from here
     "MAX_ANSWER_BYTES",
     "MAX_WEBHOOKS",
-    "PAYLOAD_FIELDS",
     "AccountLike",
     "AiohttpPoster",
     "Answer",
@@ -89,9 +88,11 @@ class WebhookEngine:
         poster: Poster | None = None,
         activity_types: tuple[str, ...] = (),
         wall: Callable[[], float] = time.time,
+        payload_fields: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         self.activity_types = activity_types
+        self.payload_fields = payload_fields  # the fixtures' webhook_fields: what a body's Activity carries
         self.clock = clock
         self.journal = journal
         self.wall = wall  # the real time, for the Standard Webhooks timestamp
@@ -240,7 +241,7 @@ class WebhookEngine:
     # --- payloads -----------------------------------------------------------------------
     def activity_payload(self, activity: Activity) -> dict[str, Any]:
         """The Activity object as the webhook body carries it (Type as the enum's index)."""
-        return activity_payload(activity, self.activity_types)
+        return activity_payload(activity, self.activity_types, self.payload_fields)
 
     def build_request(
         self, hook: Webhook, job: Job, delivery_id: str, corrupt: bool = False, attempt: int = 0

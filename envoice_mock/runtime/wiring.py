@@ -117,7 +117,13 @@ def build_runtime(settings: Settings, spec: Spec | None = None, clock: Clock | N
 
         journal = SqliteJournal(settings.state_file)
     store = Store(spec, settings, clock, journal=journal, seeder=seed_account)
-    webhooks = WebhookEngine(settings, clock, journal=journal, activity_types=spec.enums["ActivityType"])
+    webhooks = WebhookEngine(
+        settings,
+        clock,
+        journal=journal,
+        activity_types=spec.enums["ActivityType"],
+        payload_fields=spec.webhook_fields,
+    )
     store.listeners.append(webhooks.on_activity)
     retention = Retention()
     store.listeners.append(retention.on_activity)  # after delivery is queued: compact, then trim
