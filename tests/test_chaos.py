@@ -188,5 +188,5 @@ def test_chaos_of_one_account_spares_another(sink: Sink) -> None:
         client.post("/_mock/chaos", json={"fail": {"attempts": 100}})
         oid = client.get("/api/invoice/all", headers=other).json()["Result"][0]["Id"]
         client.post("/api/invoice/sendtoaccountant", json={"Id": oid}, headers=other)
-        client.post("/_mock/deliveries/settle")
+        client.post("/_mock/deliveries/settle", headers=other)  # settle is per account: B's deliveries
         assert [json.loads(a["Body"])["Activity"]["InvoiceId"] for a in sink_b.received] == [oid]

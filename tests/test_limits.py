@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.sink import Sink
 from envoice_mock.spec import Spec
 
-from .helpers import AUTH, client_of
+from .helpers import AUTH, client_of, eventually
 
 OTHER = {"x-auth-key": "other", "x-auth-secret": "other-secret"}
 
@@ -26,14 +25,15 @@ def two(settings: Settings, spec: Spec) -> Any:
         yield c
 
 
-def wait_done(c: TestClient, run_id: str, sink: Sink) -> dict[str, Any]:
+def wait_done(c: TestClient, run_id: str) -> dict[str, Any]:
     """Poll a scenario run until it is no longer running (bounded)."""
-    deadline = time.monotonic() + 60
-    status: dict[str, Any] = c.get(f"/_mock/scenarios/runs/{run_id}").json()
-    while status.get("Status") == "running" and time.monotonic() < deadline:
-        sink.wait_for(lambda rs: False, timeout=0.2)  # yields to the server thread
-        status = c.get(f"/_mock/scenarios/runs/{run_id}").json()
-    return status
+    return eventually(
+        lambda: (
+            (status := c.get(f"/_mock/scenarios/runs/{run_id}").json()).get("Status") != "running" and status
+        ),
+        timeout=60,
+        what=f"scenario run {run_id} to finish",
+    )
 
 
 def test_scenario_runs_belong_to_their_account_and_ids_are_not_guessable(two: TestClient) -> None:
@@ -47,7 +47,7 @@ def test_scenario_runs_belong_to_their_account_and_ids_are_not_guessable(two: Te
         assert two.get(f"/_mock/scenarios/runs/{run_id}", headers=OTHER).status_code == 404
         assert two.get(f"/_mock/scenarios/runs/{run_id}").status_code == 200
         for rid in (run_id, again.json()["RunId"]):
-            wait_done(two, rid, sink)
+            wait_done(two, rid)
 
 
 def test_total_clock_advance_is_limited(client: TestClient) -> None:
