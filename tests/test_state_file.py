@@ -33,6 +33,18 @@ def test_a_second_runtime_on_the_same_file_is_refused(tmp_path: Path, spec: Spec
     build_runtime(on_file(state), spec=spec).close()  # free again once the owner closed it
 
 
+@pytest.mark.parametrize("link", [os.symlink, os.link], ids=["symlink", "hard link"])
+def test_another_name_of_the_same_file_is_refused_too(tmp_path: Path, spec: Spec, link: object) -> None:
+    state = tmp_path / "state.sqlite"
+    first = build_runtime(on_file(state), spec=spec)
+    alias = tmp_path / "alias.sqlite"
+    link(state, alias)  # type: ignore[operator]
+    with pytest.raises(SettingsError, match=r"is in use by (process \d+|another process)"):
+        build_runtime(on_file(alias), spec=spec)
+    first.close()
+    build_runtime(on_file(alias), spec=spec).close()
+
+
 def test_a_second_server_exits_at_once_naming_the_file_and_the_owner(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite"
     owner = ServerProcess("--state-file", str(state))
