@@ -82,3 +82,13 @@ def test_docs_are_served_offline_with_auth_preset(client: TestClient) -> None:
         "/_mock/ui/static/docs.js",
     ):
         assert client.get(asset).status_code == 200, asset
+
+
+def test_an_unknown_enum_style_is_refused_on_the_description_too(client: TestClient) -> None:
+    for response in (
+        client.get("/openapi.json", headers={"x-mock-enum-style": "banana"}),
+        client.get("/openapi.json", params={"enumStyle": "banana"}),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.json()["IsFaulted"] is True
+    assert client.get("/openapi.json", params={"enumStyle": "int"}).status_code == 200

@@ -12,8 +12,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from envoice_mock.api.openapi import describe_api
-from envoice_mock.api.routing import runtime_of
+from envoice_mock.api.routing import fault_response, runtime_of
 from envoice_mock.api.ui import page_headers, templates, viewer_credentials
+from envoice_mock.faults import ApiFault
 
 
 def _package_version() -> str:
@@ -34,9 +35,11 @@ def _swagger_dir() -> Path | None:
 async def openapi_json(request: Request) -> Response:
     """The OpenAPI 3 description; `?enumStyle=int|string` (or header x-mock-enum-style) overrides."""
     runtime = runtime_of(request)
-    style = request.query_params.get("enumStyle") or request.headers.get("x-mock-enum-style")
-    if style not in ("string", "int"):
-        style = runtime.settings.enum_style
+    asked = request.query_params.get("enumStyle") or request.headers.get("x-mock-enum-style")
+    try:
+        style = runtime.renderer_for(asked).enum_style
+    except ApiFault as fault:  # an unknown style is a 400, as on the API
+        return fault_response(request, fault)
     server = str(request.base_url).rstrip("/")
     doc = describe_api(runtime.spec, style, server, _package_version())
     return JSONResponse(doc, headers={"Cache-Control": "no-store"})
