@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from envoice_mock.api.events import EventBus
+from envoice_mock.api.sent import SentStatus
 
 LIMIT = 1000  # entries kept per account (the oldest are dropped first)
 BODY_CAP = 16 * 1024  # request bytes kept per entry
@@ -255,18 +256,13 @@ class JournalMiddleware:
                 self.bus.publish(account, "request", lambda: entry.summary(stamp))
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status = 0
-
-        async def send_noting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, send_noting)
-        if 200 <= status < 300:
+        sent = SentStatus(send)
+        await self.app(scope, receive, sent)
+        if 200 <= sent.status < 300:
             account = self._account(scope["headers"])
             if account is not None:
                 self.bus.publish(
-                    account, "control", {"Method": scope["method"], "Path": scope["path"], "Status": status}
+                    account,
+                    "control",
+                    {"Method": scope["method"], "Path": scope["path"], "Status": sent.status},
                 )

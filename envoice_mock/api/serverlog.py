@@ -7,7 +7,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from envoice_mock.api.sent import SentStatus
 
 http_log = logging.getLogger("envoice_mock.http")
 delivery_log = logging.getLogger("envoice_mock.delivery")
@@ -27,17 +29,11 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watch = SentStatus(send)
         try:
             await self.app(scope, receive, watch)
         finally:
+            status = watch.status
             path = scope["path"]
             level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
             if http_log.isEnabledFor(level):
