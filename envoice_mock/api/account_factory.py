@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,17 @@ class AccountFactory:
         else:
             await asyncio.shield(future)
 
+    async def ensure_for(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """`ensure` the account named by a request's raw x-auth-key / x-auth-secret headers."""
+        key = secret = None
+        for name, value in headers:
+            if name == b"x-auth-key":
+                key = value.decode("latin-1")
+            elif name == b"x-auth-secret":
+                secret = value.decode("latin-1")
+        if key and secret:
+            await self.ensure(key, secret)
+
     def _seed(self, key: str, secret: str, id_base: int) -> tuple[Account, Shares]:
         from envoice_mock.domain.seeding import seed_account
         from envoice_mock.domain.store import Store
@@ -89,12 +101,5 @@ class SeedOffLoop:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.factory.store.settings.any_key:
-            key = secret = None
-            for name, value in scope.get("headers", ()):
-                if name == b"x-auth-key":
-                    key = value.decode("latin-1")
-                elif name == b"x-auth-secret":
-                    secret = value.decode("latin-1")
-            if key and secret:
-                await self.factory.ensure(key, secret)
+            await self.factory.ensure_for(scope.get("headers", ()))
         await self.app(scope, receive, send)

@@ -54,6 +54,8 @@ class Coercer:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        # Per model: its fields by lower-case name (a request may spell a field in any case).
+        self._lowered = {name: {f.lower(): f for f in model.fields} for name, model in spec.models.items()}
 
     def value(self, t: TypeRef, raw: Any, path: str, errors: list[FieldError]) -> Any:
         """Coerce one value; append to `errors` and return None when it is unusable (or absent).
@@ -92,7 +94,7 @@ class Coercer:
     def model(self, name: str, raw: dict[str, Any], path: str, errors: list[FieldError]) -> dict[str, Any]:
         """Coerce an object of model `name`; unknown fields are ignored, as the real service does."""
         fields = self.spec.models[name].fields
-        lowered = {k.lower(): k for k in fields}
+        lowered = self._lowered[name]
         out: dict[str, Any] = {}
         for key, value in raw.items():
             fname = (fields.get(key) and key) or lowered.get(str(key).lower())
@@ -199,6 +201,51 @@ def check_required(data: dict[str, Any], require: tuple[str, ...], errors: list[
 
 Render = Callable[[Any], Any]
 
+# List fields that hold an activity log: entries are only ever appended (or, on a failed write,
+# the newest taken back; retention drops the oldest), and an entry never changes once stored.
+LOG_FIELDS = frozenset({"Activities"})
+
+
+class LogMemo:
+    """Renders activity logs, remembering the rendered entries of long ones.
+
+    A document updated a thousand times carries a thousand activities in every answer about it;
+    rendering them afresh each time made `invoice/update` linear in the document's history.
+    The memo keeps, per log (the list object), what was rendered, and renders only the entries
+    appended since. It trusts a memo only while the log still starts with the same entry, is at
+    least as long, and holds the same entry where the rendered part ended; anything else (a
+    taken-back write, a retention trim) renders afresh. Logs shorter than `min_length` are not
+    remembered; at most `limit` logs are, the least recently used forgotten first.
+    """
+
+    def __init__(self, render_item: Render, min_length: int = 16, limit: int = 2048) -> None:
+        self.render_item = render_item
+        self.min_length = min_length
+        self.limit = limit
+        # id(log) -> (log, its first entry, the last entry rendered, the rendered entries). The
+        # log itself is held, so its id is not reused while remembered.
+        self._memo: dict[int, tuple[list[Any], Any, Any, list[Any]]] = {}
+
+    def __call__(self, log: list[Any]) -> list[Any]:
+        """The rendered entries of `log` (a new list the caller may keep)."""
+        render = self.render_item
+        if len(log) < self.min_length or type(log) is not list:
+            return [render(x) for x in log]
+        hit = self._memo.pop(id(log), None)
+        if hit is not None and hit[0] is log:
+            _, first, last, rendered = hit
+            done = len(rendered)
+            if done <= len(log) and log[0] is first and log[done - 1] is last:
+                rendered.extend(render(x) for x in log[done:])
+                return self._remember(log, rendered)
+        return self._remember(log, [render(x) for x in log])
+
+    def _remember(self, log: list[Any], rendered: list[Any]) -> list[Any]:
+        if len(self._memo) >= self.limit:
+            del self._memo[next(iter(self._memo))]
+        self._memo[id(log)] = (log, log[0], log[-1], rendered)
+        return list(rendered)
+
 
 class Renderer:
     """Projects stored objects onto response models; compiled once per model and style."""
@@ -207,6 +254,7 @@ class Renderer:
         self.spec = spec
         self.enum_style = enum_style
         self._compiled: dict[str, Render] = {}
+        self._logs: dict[str, LogMemo] = {}
 
     def render(self, model: str, obj: Any) -> Any:
         """Render `obj` as `model`, leaving out fields that have no value."""
@@ -235,8 +283,21 @@ class Renderer:
             return lambda v: [inner(x) for x in v]
         return lambda v: self.render(t.name, v)
 
+    def _compile_log(self, t: TypeRef) -> Render | None:
+        """A list field that is an activity log: rendered through a LogMemo."""
+        if t.kind != "list" or t.item is None or t.item.kind != "model":
+            return self._compile(t)
+        item_model = t.item.name
+        memo = self._logs.get(item_model)
+        if memo is None:
+            memo = self._logs[item_model] = LogMemo(lambda v: self.render(item_model, v))
+        return memo
+
     def _compile_model(self, name: str) -> Render:
-        plan = [(f, self._compile(t)) for f, t in self.spec.models[name].fields.items()]
+        plan = [
+            (f, self._compile_log(t) if f in LOG_FIELDS else self._compile(t))
+            for f, t in self.spec.models[name].fields.items()
+        ]
 
         def render(obj: dict[str, Any]) -> dict[str, Any]:
             out = {}
