@@ -252,3 +252,28 @@ def test_on_any_json_the_fast_decoder_agrees_or_steps_aside(value: Any, ascii_on
         assert kind == "ok"
         assert decoded == fast
         assert json.dumps(decoded) == json.dumps(fast)  # same types too (1 vs 1.0)
+
+
+@pytest.mark.parametrize("style", ["string", "int"])
+def test_a_long_history_is_encoded_byte_for_byte_as_a_fresh_encoding(client: TestClient, style: str) -> None:
+    invoice = new_invoice(client, f"LOG-{style}")
+    headers = {"x-mock-enum-style": style}
+    for n in range(24):
+        client.post("/api/invoice/update", json={"Id": invoice["Id"], "Notes": f"é{n}"}, headers=headers)
+    raw = client.get(f"/api/invoice/details?id={invoice['Id']}", headers=headers).content
+    value = json.loads(raw)
+    assert len(value["Activities"]) > 16
+    assert raw == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_subclasses_of_json_types_encode_as_their_base_types() -> None:
+    from envoice_mock.api.codecs import encode_json
+    from envoice_mock.domain.schema import RenderedLog
+    from envoice_mock.xmlnodes import XmlText
+
+    class Count(int):
+        pass
+
+    value = {"a": XmlText("x"), "b": Count(3), "c": RenderedLog([{"Id": 1}], None)}
+    assert encode_json(value) == b'{"a":"x","b":3,"c":[{"Id":1}]}'
+    assert encode_json(RenderedLog([{"Id": 1}], b'[{"Id":1}]')) == b'[{"Id":1}]'

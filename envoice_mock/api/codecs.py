@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from envoice_mock.domain.schema import RenderedLog
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import NOT_FAST, ascii_int, check_text, loads, loads_fast
 from envoice_mock.xmlnodes import XmlElement, XmlText
@@ -142,13 +143,28 @@ def wants_xml(accept: str) -> bool:
     return bool(best and best[2] in XML_TYPES)
 
 
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _as_json(value: Any) -> Any:
+    """What orjson is handed for a subclass of a JSON type: a rendered activity log's JSON as
+    it stands (encoded once, when it was rendered), anything else as its plain base type."""
+    if isinstance(value, RenderedLog):
+        return list(value) if value.json is None else orjson.Fragment(value.json)
+    base: type[Any]
+    for base in (str, int, float, list, dict):
+        if isinstance(value, base):
+            return base(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, made by orjson: the bytes `json.dumps(value, ensure_ascii=False,
     separators=(",", ":"))` gave, except that a float below 1e-4 is written without an exponent
     sign (`0.00001`, not `1e-05`) and NaN/infinity as `null` (valid JSON, unlike `NaN`). What orjson
     refuses (an integer beyond 64 bits) goes through the standard library."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(value, default=_as_json, option=_JSON_OPTIONS)
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

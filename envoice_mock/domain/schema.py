@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from envoice_mock.clock import iso, parse_iso
 from envoice_mock.inputs import ascii_int
 from envoice_mock.spec import Spec, TypeRef
@@ -63,6 +65,15 @@ class Coercer:
         `null` is refused for numbers, ids, booleans, dates, enums and list items, which are value
         types that a .NET service cannot set to null; it means "absent" for strings, objects and lists.
         """
+        if t.kind == "scalar" and raw is not None:
+            # The common cases first: a value that already has the field's type.
+            cls, name = type(raw), t.name
+            if cls is str and name == "string":
+                return raw
+            if cls is int and (name == "long" or (name == "int" and INT32[0] <= raw <= INT32[1])):
+                return raw
+            if cls is float and name == "number" and math.isfinite(raw):
+                return raw
         if raw is None:
             if t.kind == "enum" or (t.kind == "scalar" and t.name in VALUE_TYPES) or path.endswith("]"):
                 errors.append(FieldError(path, "cannot be null: send a value or leave the field out"))
@@ -100,7 +111,7 @@ class Coercer:
             fname = (fields.get(key) and key) or lowered.get(str(key).lower())
             if not fname:
                 continue
-            coerced = self.value(fields[fname], value, _join(path, fname), errors)
+            coerced = self.value(fields[fname], value, f"{path}.{fname}" if path else fname, errors)
             if coerced is not None:
                 out[fname] = coerced
         return out
@@ -222,9 +233,10 @@ class LogMemo:
         self.render_item = render_item
         self.min_length = min_length
         self.limit = limit
-        # id(log) -> (log, its first entry, the last entry rendered, the rendered entries). The
+        # id(log) -> (log, its first entry, the last entry rendered, the rendered entries, each as
+        # JSON or None). The
         # log itself is held, so its id is not reused while remembered.
-        self._memo: dict[int, tuple[list[Any], Any, Any, list[Any]]] = {}
+        self._memo: dict[int, tuple[list[Any], Any, Any, list[Any], list[bytes] | None]] = {}
 
     def __call__(self, log: list[Any]) -> list[Any]:
         """The rendered entries of `log` (a new list the caller may keep)."""
@@ -233,18 +245,42 @@ class LogMemo:
             return [render(x) for x in log]
         hit = self._memo.pop(id(log), None)
         if hit is not None and hit[0] is log:
-            _, first, last, rendered = hit
+            _, first, last, rendered, encoded = hit
             done = len(rendered)
             if done <= len(log) and log[0] is first and log[done - 1] is last:
-                rendered.extend(render(x) for x in log[done:])
-                return self._remember(log, rendered)
-        return self._remember(log, [render(x) for x in log])
+                fresh = [render(x) for x in log[done:]]
+                rendered.extend(fresh)
+                if encoded is not None:
+                    encoded.extend(_encoded(fresh) or ())
+                    if len(encoded) != len(rendered):
+                        encoded = None
+                return self._remember(log, rendered, encoded)
+        rendered = [render(x) for x in log]
+        return self._remember(log, rendered, _encoded(rendered))
 
-    def _remember(self, log: list[Any], rendered: list[Any]) -> list[Any]:
+    def _remember(self, log: list[Any], rendered: list[Any], encoded: list[bytes] | None) -> list[Any]:
         if len(self._memo) >= self.limit:
             del self._memo[next(iter(self._memo))]
-        self._memo[id(log)] = (log, log[0], log[-1], rendered)
-        return list(rendered)
+        self._memo[id(log)] = (log, log[0], log[-1], rendered, encoded)
+        return RenderedLog(rendered, None if encoded is None else b"[" + b",".join(encoded) + b"]")
+
+
+class RenderedLog(list[Any]):
+    """Rendered log entries (a snapshot: not to be changed), with their JSON array already
+    encoded in `json` (None when it could not be): a JSON encoder may use it as it stands."""
+
+    def __init__(self, entries: list[Any], json: bytes | None) -> None:
+        super().__init__(entries)
+        self.json = json
+
+
+def _encoded(entries: list[Any]) -> list[bytes] | None:
+    """Each rendered entry as compact JSON, as the API's encoder writes it; None when one
+    cannot be encoded so (the encoder's own fallback then handles the whole answer)."""
+    try:
+        return [orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS) for entry in entries]
+    except TypeError:
+        return None
 
 
 class Renderer:
