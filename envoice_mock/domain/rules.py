@@ -122,7 +122,11 @@ def check_transition(res: Resource, old: Any, new: Any) -> None:
 def check_references(account: Account, res: Resource, row: dict[str, Any], ref_index: RefIndex) -> None:
     """Every reference of the row names an existing reference entry or row of the account."""
     for dotted, table in res.references.items():
-        for path, value in values_at(row, dotted.split(".")):
+        if "." in dotted:
+            found: Iterable[tuple[str, Any]] = values_at(row, dotted.split("."))
+        else:  # a top-level field (most references): no walk
+            found = ((dotted, row.get(dotted)),)
+        for path, value in found:
             if value is None:
                 continue
             if table in ref_index:

@@ -7,6 +7,7 @@ or indexes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -46,8 +47,10 @@ def _join(path: str, name: str | int) -> str:
     return f"{path}.{name}" if path else name
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_datetime(value: str) -> str:
-    """Normalize an ISO-8601 date or instant to `YYYY-MM-DDTHH:MM:SS+HH:MM`."""
+    """Normalize an ISO-8601 date or instant to `YYYY-MM-DDTHH:MM:SS+HH:MM` (remembered: clients
+    send the same dates again and again)."""
     return iso(parse_iso(value).replace(microsecond=0))
 
 
