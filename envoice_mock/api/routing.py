@@ -145,8 +145,11 @@ def parse_body(op: Operation, raw: bytes, content_type: str, runtime: Runtime) -
                 400, "InvalidBody", f"The request body must be a JSON object ({op.body.name}).", field="body"
             )
         value = runtime.coercer.model(op.body.name, data, "", errors)
-        bad = {e.field.split("[")[0].split(".")[0] for e in errors}
-        check_required(value, tuple(r for r in op.require if r.split(".")[0] not in bad), errors)
+        if errors:  # a field already refused is not also reported missing
+            bad = {e.field.split("[")[0].split(".")[0] for e in errors}
+            check_required(value, tuple(r for r in op.require if r.split(".")[0] not in bad), errors)
+        else:
+            check_required(value, op.require, errors)
     else:
         if isinstance(data, dict) and len(data) == 1 and str(next(iter(data))).lower() == "id":
             data = next(iter(data.values()))  # a bare value posted as a form field: "id=5"

@@ -54,13 +54,23 @@ def parse_datetime(value: str) -> str:
     return iso(parse_iso(value).replace(microsecond=0))
 
 
+CoerceFn = Callable[[Any, str, list["FieldError"]], Any]
+NULL_REFUSED = "cannot be null: send a value or leave the field out"
+
+
 class Coercer:
-    """Validates and converts request values against the spec's types."""
+    """Validates and converts request values against the spec's types.
+
+    Each type gets its own coercing function, built once: the common case (a value that
+    already has the field's type) returns at the first test, and a model's fields are found
+    by name in one dict lookup (any letter case is accepted, as the real service does).
+    """
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        # Per model: its fields by lower-case name (a request may spell a field in any case).
-        self._lowered = {name: {f.lower(): f for f in model.fields} for name, model in spec.models.items()}
+        self._fns: dict[TypeRef, CoerceFn] = {}
+        # Per model: field name (exact, then lower-case) -> (field name, its coercer), built lazily.
+        self._plans: dict[str, tuple[dict[str, tuple[str, CoerceFn]], dict[str, tuple[str, CoerceFn]]]] = {}
 
     def value(self, t: TypeRef, raw: Any, path: str, errors: list[FieldError]) -> Any:
         """Coerce one value; append to `errors` and return None when it is unusable (or absent).
@@ -68,56 +78,89 @@ class Coercer:
         `null` is refused for numbers, ids, booleans, dates, enums and list items, which are value
         types that a .NET service cannot set to null; it means "absent" for strings, objects and lists.
         """
-        if t.kind == "scalar" and raw is not None:
-            # The common cases first: a value that already has the field's type.
-            cls, name = type(raw), t.name
-            if cls is str and name == "string":
-                return raw
-            if cls is int and (name == "long" or (name == "int" and INT32[0] <= raw <= INT32[1])):
-                return raw
-            if cls is float and name == "number" and math.isfinite(raw):
-                return raw
-        if raw is None:
-            if t.kind == "enum" or (t.kind == "scalar" and t.name in VALUE_TYPES) or path.endswith("]"):
-                errors.append(FieldError(path, "cannot be null: send a value or leave the field out"))
-            return None
-        try:
-            if t.kind == "scalar":
-                return self._scalar(t.name, raw)
-            if t.kind == "enum":
-                return self._enum(t.name, raw)
-            if t.kind == "list":
-                from_xml = xml_list(raw)
-                if from_xml is not None:
-                    raw = from_xml
-                elif isinstance(raw, dict) and all(_is_index(k) for k in raw):
-                    raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
-                if not isinstance(raw, list):
-                    raise FieldError(path, "must be a list")
-                assert t.item is not None
-                return [self.value(t.item, item, _join(path, i), errors) for i, item in enumerate(raw)]
-            if xml_empty(raw):
-                raw = {}  # <OrderShippingDetails/>: an object with no fields
-            if not isinstance(raw, dict):
-                raise FieldError(path, f"must be an object ({t.name})")
-            return self.model(t.name, raw, path, errors)
-        except FieldError as exc:
-            errors.append(FieldError(path, exc.message))
-            return None
+        fn = self._fns.get(t)
+        if fn is None:
+            fn = self._fns[t] = self._compile(t)
+        return fn(raw, path, errors)
 
     def model(self, name: str, raw: dict[str, Any], path: str, errors: list[FieldError]) -> dict[str, Any]:
         """Coerce an object of model `name`; unknown fields are ignored, as the real service does."""
-        fields = self.spec.models[name].fields
-        lowered = self._lowered[name]
+        plan = self._plans.get(name)
+        if plan is None:
+            fields = self.spec.models[name].fields
+            exact = {f: (f, self._lazy(t)) for f, t in fields.items()}
+            plan = self._plans[name] = (exact, {f.lower(): entry for f, entry in exact.items()})
+        exact, lowered = plan
         out: dict[str, Any] = {}
         for key, value in raw.items():
-            fname = (fields.get(key) and key) or lowered.get(str(key).lower())
-            if not fname:
-                continue
-            coerced = self.value(fields[fname], value, f"{path}.{fname}" if path else fname, errors)
+            entry = exact.get(key) if type(key) is str else None
+            if entry is None:
+                entry = lowered.get(str(key).lower())
+                if entry is None:
+                    continue
+            fname, fn = entry
+            coerced = fn(value, f"{path}.{fname}" if path else fname, errors)
             if coerced is not None:
                 out[fname] = coerced
         return out
+
+    def _lazy(self, t: TypeRef) -> CoerceFn:
+        """The coercer of `t`, compiled on first use (models may refer to each other)."""
+
+        def coerce(raw: Any, path: str, errors: list[FieldError]) -> Any:
+            return self.value(t, raw, path, errors)
+
+        if t.kind != "model" and (t.kind != "list" or t.item is None or t.item.kind != "model"):
+            return self._fns.setdefault(t, self._compile(t))
+        return coerce
+
+    def _compile(self, t: TypeRef) -> CoerceFn:
+        kind, name = t.kind, t.name
+        value_type = kind == "enum" or (kind == "scalar" and name in VALUE_TYPES)
+        quick = _already(t, self.spec)
+        slow: Callable[[Any, str, list[FieldError]], Any]
+        if kind == "scalar":
+            slow = lambda raw, path, errors: self._scalar(name, raw)  # noqa: E731
+        elif kind == "enum":
+            slow = lambda raw, path, errors: self._enum(name, raw)  # noqa: E731
+        elif kind == "list":
+            assert t.item is not None
+            item = t.item
+            slow = lambda raw, path, errors: self._list(item, raw, path, errors)  # noqa: E731
+        else:
+            slow = lambda raw, path, errors: self._object(name, raw, path, errors)  # noqa: E731
+
+        def coerce(raw: Any, path: str, errors: list[FieldError]) -> Any:
+            if quick is not None and quick(raw):
+                return raw
+            if raw is None:
+                if value_type or path.endswith("]"):
+                    errors.append(FieldError(path, NULL_REFUSED))
+                return None
+            try:
+                return slow(raw, path, errors)
+            except FieldError as exc:
+                errors.append(FieldError(path, exc.message))
+                return None
+
+        return coerce
+
+    def _list(self, item: TypeRef, raw: Any, path: str, errors: list[FieldError]) -> list[Any]:
+        from_xml = xml_list(raw)
+        if from_xml is not None:
+            raw = from_xml
+        elif isinstance(raw, dict) and all(_is_index(k) for k in raw):
+            raw = [raw[k] for k in sorted(raw, key=int)]  # form-style Items[0]...
+        if not isinstance(raw, list):
+            raise FieldError(path, "must be a list")
+        return [self.value(item, x, f"{path}[{i}]", errors) for i, x in enumerate(raw)]
+
+    def _object(self, name: str, raw: Any, path: str, errors: list[FieldError]) -> dict[str, Any]:
+        if xml_empty(raw):
+            raw = {}  # <OrderShippingDetails/>: an object with no fields
+        if not isinstance(raw, dict):
+            raise FieldError(path, f"must be an object ({name})")
+        return self.model(name, raw, path, errors)
 
     def _scalar(self, name: str, raw: Any) -> Any:
         if name in ("int", "long"):
@@ -181,6 +224,27 @@ class Coercer:
         raise FieldError(
             "", f"{raw!r} is not one of {', '.join(members)} (or their indexes 0-{len(members) - 1})"
         )
+
+
+def _already(t: TypeRef, spec: Spec) -> Callable[[Any], bool] | None:
+    """A test for a value that already is what `t` coerces to (returned as it is), if any."""
+    if t.kind == "enum":
+        members = frozenset(spec.enums[t.name])
+        return lambda raw: type(raw) is str and raw in members
+    if t.kind != "scalar":
+        return None
+    if t.name == "string":
+        return lambda raw: type(raw) is str
+    if t.name == "long":
+        return lambda raw: type(raw) is int
+    if t.name == "int":
+        low, high = INT32
+        return lambda raw: type(raw) is int and low <= raw <= high
+    if t.name == "number":
+        return lambda raw: type(raw) is float and math.isfinite(raw)
+    if t.name == "bool":
+        return lambda raw: type(raw) is bool
+    return None
 
 
 def _is_index(key: Any) -> bool:
