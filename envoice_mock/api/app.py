@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,6 +42,19 @@ class NormalizePath:
             if normal != path:
                 scope = dict(scope, path=normal, raw_path=normal.encode())
         await self.app(scope, receive, send)
+
+
+class MockApp(Starlette):
+    """The Starlette app with the API's operations served in front of its whole middleware
+    stack (`front` wraps the stack Starlette builds): those calls skip every layer they do
+    not need (api/operations.py)."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack, behind the front."""
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -100,7 +113,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             runtime.close()
 
     operations = Operations(runtime)
-    app = Starlette(
+    app = MockApp(
         routes=[OperationTable(operations), *observed_routes(), *control_routes()],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
@@ -110,8 +123,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(NormalizePath)
     app.add_middleware(NoSniff)
     app.add_middleware(SeedOffLoop, factory=factory)
-    app.add_middleware(OperationFront, operations=operations, factory=factory)
-    observing_middleware(app, runtime)
+    notes = observing_middleware(app, runtime)
+    app.front = lambda stack: OperationFront(stack, operations, factory, notes)
     return app
 
 

@@ -161,25 +161,19 @@ class RequestJournal:
         self._entries.pop(account, None)
 
 
-class JournalMiddleware:
-    """Notes every authenticated `/api/*` call in the journal (and on the event bus), and
-    publishes successful control-plane writes as `control` events."""
+class CallNotes:
+    """Journals answered API calls (and tells the event bus) under the account they carried."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        journal: RequestJournal,
-        bus: EventBus,
-        store: Any,
-        now: Callable[[str], float],
+        self, journal: RequestJournal, bus: EventBus, store: Any, now: Callable[[str], float]
     ) -> None:
-        self.app = app
         self.journal = journal
         self.bus = bus
         self.store = store
         self.now = now
 
-    def _account(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+    def account_of(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The key of the account these headers authenticate as, or None."""
         key = secret = None
         for name, value in headers:
             lname = name.lower()
@@ -193,6 +187,43 @@ class JournalMiddleware:
         if account is None or not hmac.compare_digest(account.secret.encode(), secret.encode("latin-1")):
             return None
         return key
+
+    def note(
+        self, scope: Scope, body: bytes, size: int, status: int, duration_ms: float, answer: bytes
+    ) -> None:
+        """Journal one answered API call under the account it authenticated as (if any):
+        the first BODY_CAP bytes of its `size`-byte body, the first ANSWER_CAP of the answer.
+        The dashboard's own reads are not journaled."""
+        headers = scope["headers"]
+        account = None if (UI_HEADER, b"1") in headers else self.account_of(headers)
+        if account is None:
+            return
+        entry = Entry(
+            0,
+            self.now(account),
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            headers,
+            body[:BODY_CAP],
+            size,
+            status or 500,
+            duration_ms,
+            answer[:ANSWER_CAP],
+        )
+        self.journal.add(account, entry)
+        stamp = self.journal.stamp
+        self.bus.publish(account, "request", lambda: entry.summary(stamp))
+
+
+class JournalMiddleware:
+    """Notes every authenticated `/api/*` call that reaches the app in the journal (and on the
+    event bus), and publishes successful control-plane writes as `control` events. (The API's
+    operations are served, and noted, before the app: api/operations.py.)"""
+
+    def __init__(self, app: ASGIApp, notes: CallNotes) -> None:
+        self.app = app
+        self.notes = notes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -235,33 +266,16 @@ class JournalMiddleware:
         try:
             await self.app(scope, receive_noting, send_noting)
         finally:
-            headers = scope["headers"]
-            account = None if (UI_HEADER, b"1") in headers else self._account(headers)
-            if account is not None:
-                entry = Entry(
-                    0,
-                    self.now(account),
-                    scope["method"],
-                    scope["path"],
-                    scope.get("query_string", b""),
-                    headers,
-                    bytes(body),
-                    size,
-                    status or 500,
-                    (time.perf_counter() - started) * 1000,
-                    bytes(answer),
-                )
-                self.journal.add(account, entry)
-                stamp = self.journal.stamp
-                self.bus.publish(account, "request", lambda: entry.summary(stamp))
+            duration_ms = (time.perf_counter() - started) * 1000
+            self.notes.note(scope, bytes(body), size, status, duration_ms, bytes(answer))
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = SentStatus(send)
         await self.app(scope, receive, sent)
         if 200 <= sent.status < 300:
-            account = self._account(scope["headers"])
+            account = self.notes.account_of(scope["headers"])
             if account is not None:
-                self.bus.publish(
+                self.notes.bus.publish(
                     account,
                     "control",
                     {"Method": scope["method"], "Path": scope["path"], "Status": sent.status},

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from envoice_mock.api.docs import docs_routes
-from envoice_mock.api.journal import JournalMiddleware
+from envoice_mock.api.journal import CallNotes, JournalMiddleware
 from envoice_mock.api.live import attach_answer_capture, end_streams_on_exit_signals, install, live_routes
 from envoice_mock.api.ui import ui_routes
 
@@ -23,16 +23,13 @@ def observed_routes() -> list[BaseRoute]:
     return [*live_routes(), *docs_routes(), *ui_routes()]
 
 
-def observing_middleware(app: Starlette, runtime: Runtime) -> None:
-    """Install the request journal as the app's outermost middleware."""
+def observing_middleware(app: Starlette, runtime: Runtime) -> CallNotes:
+    """Install the request journal as the app's outermost middleware; answers what notes calls
+    (the API's operations, served before the app, note themselves with it)."""
     live = install(runtime)
-    app.add_middleware(
-        JournalMiddleware,
-        journal=live.journal,
-        bus=live.bus,
-        store=runtime.store,
-        now=runtime.clock.seconds,
-    )
+    notes = CallNotes(live.journal, live.bus, runtime.store, runtime.clock.seconds)
+    app.add_middleware(JournalMiddleware, notes=notes)
+    return notes
 
 
 def start_observing(runtime: Runtime) -> None:

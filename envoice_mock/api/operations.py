@@ -14,6 +14,7 @@ control plane, the pages) goes on to the Starlette app, as before.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from envoice_mock.api.handlers import ACTIONS, Call
+from envoice_mock.api.journal import ANSWER_CAP, BODY_CAP, CallNotes
 from envoice_mock.api.routing import (
     EXPECTED_ERRORS,
     account_of,
@@ -56,7 +58,7 @@ class LeanRequest:
     """What an operation reads of a request: headers (lower-case names, the first of a repeated
     one), the query string, and the body."""
 
-    __slots__ = ("headers", "query_string", "receive")
+    __slots__ = ("headers", "query_string", "receive", "received", "size")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         headers: dict[str, str] = {}
@@ -67,6 +69,8 @@ class LeanRequest:
         self.headers = headers
         self.query_string: str = scope.get("query_string", b"").decode("latin-1")
         self.receive = receive
+        self.received: list[bytes] = []  # the body's chunks read so far (for the journal)
+        self.size = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; ClientGone when the client disconnects first."""
@@ -76,6 +80,9 @@ class LeanRequest:
                 raise ClientGone
             chunk = message.get("body", b"")
             if chunk:
+                self.size += len(chunk)
+                if self.size - len(chunk) < BODY_CAP:
+                    self.received.append(chunk)
                 yield chunk
             if not message.get("more_body", False):
                 return
@@ -193,8 +200,12 @@ class Operations:
             return None
         return methods.get("GET" if method == "HEAD" else method)
 
-    async def serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run an endpoint and send its answer (a 500 fault when it fails unexpectedly)."""
+    async def serve(
+        self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, notes: CallNotes | None = None
+    ) -> None:
+        """Run an endpoint and send its answer (a 500 fault when it fails unexpectedly); with
+        `notes`, journal the call."""
+        started = time.perf_counter()
         request = LeanRequest(scope, receive)
         try:
             status, headers, body = await endpoint(request)
@@ -206,15 +217,24 @@ class Operations:
             status, headers, body = fault_answer(request, fault, (b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        if notes is not None:
+            received = request.received
+            raw = received[0] if len(received) == 1 else b"".join(received)
+            duration_ms = (time.perf_counter() - started) * 1000
+            notes.note(scope, raw, request.size, status, duration_ms, body[:ANSWER_CAP])
 
 
 class OperationFront:
-    """ASGI middleware: API operations are served by `Operations` at once; the rest goes on."""
+    """ASGI middleware in front of the whole app: API operations are served (and journaled)
+    by `Operations` at once; everything else goes on to the app."""
 
-    def __init__(self, app: ASGIApp, operations: Operations, factory: AccountFactory) -> None:
+    def __init__(
+        self, app: ASGIApp, operations: Operations, factory: AccountFactory, notes: CallNotes
+    ) -> None:
         self.app = app
         self.operations = operations
         self.factory = factory
+        self.notes = notes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -222,7 +242,7 @@ class OperationFront:
             if endpoint is not None:
                 if self.factory.store.settings.any_key:
                     await self.factory.ensure_for(scope["headers"])
-                await self.operations.serve(endpoint, scope, receive, send)
+                await self.operations.serve(endpoint, scope, receive, send, self.notes)
                 return
         await self.app(scope, receive, send)
 
