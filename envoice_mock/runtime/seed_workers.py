@@ -1,0 +1,150 @@
+"""Seeding new accounts in worker processes, so that seeding never holds the server's GIL.
+
+Seeding one account is 15-40 ms of pure-Python CPU (faker, pricing, histories: a few hundred
+rows and activities written through the store's rules). In a thread of the server it holds the
+GIL against the event loop; in another process it does not. `SeedPool` keeps a small pool of
+worker processes (spawned on first use, niced below the server) that each seed an account into
+a private store built from the live spec and settings, with the clock frozen at the instant the
+key was first seen: the data are exactly what inline seeding gives (same seed, same key, same
+bytes). The account comes back pickled; loading it is under a millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from envoice_mock.clock import Clock
+from envoice_mock.config import Settings
+from envoice_mock.domain.seeding import seed_account
+from envoice_mock.domain.store import Account, Store
+from envoice_mock.spec import Spec
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+Shares = dict[str, tuple[str, str, int]]
+Seeded = tuple[Account, Shares]
+
+NICENESS = 10  # workers yield the CPU to the server when both want it
+STOP_GRACE = 5.0  # seconds a worker gets to finish its seeding at close before it is killed
+GIVE_UP_AFTER = 2  # pools that broke in a row (none seeded anything) before processes are given up
+
+__all__ = ["BrokenProcessPool", "NoWorkers", "SeedPool", "Seeded", "seed_privately"]
+
+
+class NoWorkers(OSError):
+    """Worker processes cannot be used here (every pool started broke before it seeded anything)."""
+
+
+def seed_privately(
+    spec: Spec, settings: Settings, now: datetime, key: str, secret: str, id_base: int
+) -> Seeded:
+    """Seed `key`'s account into a private store whose clock stands still at `now`; the account
+    (detached from that store) and the share tokens of its documents."""
+    scratch = Store(spec, settings, Clock(origin=now, speed=0.0), seeder=seed_account)
+    account = scratch.add_account(key, secret, id_base=id_base)
+    account.allocate = None  # the live store's registry gives it its own when it adopts the account
+    return account, scratch.shares
+
+
+# --- in a worker process ----------------------------------------------------------------------
+_context: tuple[Spec, Settings] | None = None
+
+
+def _start_worker(spec: Spec, settings: Settings) -> None:
+    """A worker's start: ignore Ctrl-C (the server stops it), step back, warm the faker."""
+    global _context
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(NICENESS)
+    _context = spec, settings
+    seed_privately(spec, settings, datetime.fromisoformat("2024-01-01T00:00:00+00:00"), "warm-up", "-", 1)
+
+
+def _seed_in_worker(key: str, secret: str, id_base: int, now: datetime) -> Seeded:
+    assert _context is not None, "the worker was not started by SeedPool"
+    return seed_privately(*_context, now, key, secret, id_base)
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use, less one for the server (at least one, at most 4)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 2
+    return max(1, min(4, cpus - 1))
+
+
+# --- in the server ----------------------------------------------------------------------------
+class SeedPool:
+    """Worker processes that seed accounts; started by the first `seed`, stopped by `close`."""
+
+    def __init__(self, spec: Spec, settings: Settings, workers: int | None = None) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.workers = workers or default_workers()
+        self._executor: ProcessPoolExecutor | None = None
+        self._broken_in_a_row = 0
+
+    async def seed(self, key: str, secret: str, id_base: int, now: datetime) -> Seeded:
+        """Seed an account in a worker. BrokenProcessPool when a worker died (the next call starts
+        a fresh pool); OSError when no process can be started (NoWorkers once pools keep breaking
+        before they seed anything: a worker that cannot even start, say)."""
+        if self._broken_in_a_row >= GIVE_UP_AFTER:
+            raise NoWorkers(f"{GIVE_UP_AFTER} pools of seeding processes broke before seeding an account")
+        executor = self._executor
+        try:
+            if executor is None:
+                executor = self._executor = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded server
+                    initializer=_start_worker,
+                    initargs=(self.spec, self.settings),
+                )
+            seeded = await asyncio.wrap_future(executor.submit(_seed_in_worker, key, secret, id_base, now))
+        except (BrokenProcessPool, OSError):
+            if executor is not None and self._executor is executor:  # the first to hear of it drops it
+                self._executor = None
+                self._broken_in_a_row += 1
+                _stop(executor, grace=0.0)
+            elif executor is None:
+                self._broken_in_a_row += 1
+            raise
+        self._broken_in_a_row = 0
+        return seeded
+
+    def pids(self) -> list[int]:
+        """The process ids of the running workers (none before the first `seed`)."""
+        return [p.pid for p in _processes(self._executor) if p.pid is not None]
+
+    def close(self) -> None:
+        """Stop the workers: queued seedings are cancelled, a running one gets STOP_GRACE seconds."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            _stop(executor, grace=STOP_GRACE)
+
+
+def _stop(executor: ProcessPoolExecutor, grace: float) -> None:
+    """Shut a pool down without ever hanging on a stuck worker (it is killed after `grace`)."""
+    processes = _processes(executor)
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+
+
+def _processes(executor: ProcessPoolExecutor | None) -> list[BaseProcess]:
+    # The executor has no public list of its processes; stopping a stuck one needs it.
+    return list((getattr(executor, "_processes", None) or {}).values())
