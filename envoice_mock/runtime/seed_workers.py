@@ -36,6 +36,7 @@ Seeded = tuple[Account, Shares]
 
 NICENESS = 10  # workers yield the CPU to the server when both want it
 STOP_GRACE = 5.0  # seconds a worker gets to finish its seeding at close before it is killed
+START_TIMEOUT = 60.0  # seconds the workers may take to start (imports, faker) before they are given up
 GIVE_UP_AFTER = 2  # pools that broke in a row (none seeded anything) before processes are given up
 
 __all__ = ["BrokenProcessPool", "NoWorkers", "SeedPool", "Seeded", "seed_privately"]
@@ -93,6 +94,7 @@ class SeedPool:
         self.settings = settings
         self.workers = workers or default_workers()
         self._executor: ProcessPoolExecutor | None = None
+        self._starting: asyncio.Future[ProcessPoolExecutor] | None = None
         self._broken_in_a_row = 0
 
     async def seed(self, key: str, secret: str, id_base: int, now: datetime) -> Seeded:
@@ -101,26 +103,43 @@ class SeedPool:
         before they seed anything: a worker that cannot even start, say)."""
         if self._broken_in_a_row >= GIVE_UP_AFTER:
             raise NoWorkers(f"{GIVE_UP_AFTER} pools of seeding processes broke before seeding an account")
-        executor = self._executor
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+            self._starting.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved
+        starting = self._starting
         try:
-            if executor is None:
-                executor = self._executor = ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded server
-                    initializer=_start_worker,
-                    initargs=(self.spec, self.settings),
-                )
+            executor = await asyncio.shield(starting)
             seeded = await asyncio.wrap_future(executor.submit(_seed_in_worker, key, secret, id_base, now))
         except (BrokenProcessPool, OSError):
-            if executor is not None and self._executor is executor:  # the first to hear of it drops it
-                self._executor = None
+            if self._starting is starting:  # the first to hear of it drops the pool; the next call starts one
+                self._starting = None
                 self._broken_in_a_row += 1
-                _stop(executor, grace=0.0)
-            elif executor is None:
-                self._broken_in_a_row += 1
+                self._drop(grace=0.0)
             raise
         self._broken_in_a_row = 0
         return seeded
+
+    def _start(self) -> ProcessPoolExecutor:
+        """Start the workers and wait until they are ready. In a thread: starting a process blocks
+        until the child has read its start-up data (the spec), a third of a second."""
+        executor = self._executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded server
+            initializer=_start_worker,
+            initargs=(self.spec, self.settings),
+        )
+        ready = [executor.submit(os.getpid) for _ in range(self.workers)]  # each submit starts a worker
+        try:
+            for future in ready:
+                future.result(timeout=START_TIMEOUT)
+        except TimeoutError:
+            raise NoWorkers(f"the seeding processes did not start within {START_TIMEOUT:g} s") from None
+        return executor
+
+    def _drop(self, grace: float) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            _stop(executor, grace)
 
     def pids(self) -> list[int]:
         """The process ids of the running workers (none before the first `seed`)."""
@@ -128,9 +147,8 @@ class SeedPool:
 
     def close(self) -> None:
         """Stop the workers: queued seedings are cancelled, a running one gets STOP_GRACE seconds."""
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            _stop(executor, grace=STOP_GRACE)
+        self._starting = None
+        self._drop(grace=STOP_GRACE)
 
 
 def _stop(executor: ProcessPoolExecutor, grace: float) -> None:
