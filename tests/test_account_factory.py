@@ -20,11 +20,11 @@ from envoice_mock.api.account_factory import AccountFactory
 from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
 from envoice_mock.runtime import seed_workers
-from envoice_mock.runtime.seed_workers import Seeded, SeedPool, seed_privately
+from envoice_mock.runtime.seed_workers import Seeded, SeedPool, pack, seed_privately, unpack
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
 
-from .helpers import AUTH, ServerProcess, eventually
+from .helpers import AUTH, START, ServerProcess, eventually
 
 NEW = {"x-auth-key": "fresh-key", "x-auth-secret": "fresh-secret"}
 
@@ -132,6 +132,18 @@ def test_many_keys_at_once_get_exactly_the_accounts_inline_seeding_gives(
         invoice = max(adopted.table("invoice").values(), key=lambda r: r["Id"])
         assert store.shares[invoice["AccessToken"]] == (key, "invoice", invoice["Id"])
         assert adopted.allocate is not None  # it may outgrow its id block like any account
+
+
+def test_a_packed_account_loads_whole_sharing_its_activities_between_its_logs(
+    any_key: Settings, spec: Spec
+) -> None:
+    account, shares = seed_privately(spec, any_key, START, "k", "s", 100_000)
+    account.table("empty")
+    loaded, loaded_shares = asyncio.run(unpack(pack((account, shares))))
+    assert tables(loaded) == tables(account) and list(loaded.tables) == list(account.tables)
+    assert loaded_shares == shares and loaded.doc_activities == account.doc_activities
+    (_, logged), *_ = loaded.doc_activities.items()
+    assert any(logged[0] is activity for activity in loaded.activities)  # one object, as in the store
 
 
 def test_a_killed_worker_costs_no_account_and_a_fresh_pool_takes_over(
