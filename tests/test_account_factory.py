@@ -243,3 +243,15 @@ def test_any_key_accounts_survive_a_restart_and_sigterm_stops_the_workers(tmp_pa
         assert not children(server.proc.pid)  # restored from the file, not seeded again
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_workers_of_a_killed_server_exit_too() -> None:
+    server = ServerProcess("--any-key")
+    try:
+        server.client.get("/api/worktype/all", headers=NEW).raise_for_status()
+        workers = children(server.proc.pid)
+        assert workers, "the account was seeded in a worker process"
+    finally:
+        server.kill()
+    eventually(lambda: not any(running(pid) for pid in workers), what="the orphaned workers to exit")

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,6 +41,7 @@ Seeded = tuple[Account, Shares]
 
 NICENESS = 19  # the lowest priority: a worker barely slows the server down when both want one CPU
 STOP_GRACE = 5.0  # seconds a worker gets to finish its seeding at close before it is killed
+PARENT_CHECK = 1.0  # seconds between a worker's checks that the server still lives
 START_TIMEOUT = 60.0  # seconds the workers may take to start (imports, faker) before they are given up
 GIVE_UP_AFTER = 2  # pools that broke in a row (none seeded anything) before processes are given up
 
@@ -66,13 +68,22 @@ _context: tuple[Spec, Settings] | None = None
 
 
 def _start_worker(spec: Spec, settings: Settings) -> None:
-    """A worker's start: ignore Ctrl-C (the server stops it), step back, warm the faker."""
+    """A worker's start: ignore Ctrl-C (the server stops it), exit with the server even when it
+    is killed, step back, warm the faker."""
     global _context
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(NICENESS)
     _context = spec, settings
     seed_privately(spec, settings, datetime.fromisoformat("2024-01-01T00:00:00+00:00"), "warm-up", "-", 1)
+
+
+def _exit_with(server: int) -> None:
+    # A killed server never tells its workers; they notice that they were handed to another parent.
+    while os.getppid() == server:
+        time.sleep(PARENT_CHECK)
+    os._exit(0)
 
 
 def _seed_in_worker(key: str, secret: str, id_base: int, now: datetime) -> bytes:
