@@ -7,6 +7,7 @@ server restarted from its state file never hands the same id out twice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 
@@ -14,8 +15,13 @@ def derived_token(seed: int, *parts: object, nbytes: int = 6, key: str = "") -> 
     """A hex token of `nbytes` from the seed and the parts, keyed (BLAKE2b MAC) when `key` is
     given: then nobody without the key can compute it."""
     text = ":".join(str(p) for p in (seed, *parts))
-    mac_key = hashlib.blake2b(key.encode("utf-8", "surrogatepass")).digest() if key else b""
-    return hashlib.blake2b(text.encode(), digest_size=nbytes, key=mac_key).hexdigest()
+    return hashlib.blake2b(text.encode(), digest_size=nbytes, key=_mac_key(key)).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _mac_key(key: str) -> bytes:
+    """The MAC key of an account secret (hashed once, not on every token)."""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass")).digest() if key else b""
 
 
 def webhook_id(seed: int, account_key: str, counter: int) -> str:

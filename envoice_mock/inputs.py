@@ -12,6 +12,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from envoice_mock.faults import ApiFault
 
 MAX_INT_DIGITS = 40  # far beyond any id or amount; Python refuses more than 4,300 anyway
@@ -80,3 +82,26 @@ def _bounded_int(text: str) -> int:
 def loads(text: str) -> Any:
     """json.loads that refuses NaN, Infinity, overflowing floats and giant integers (400)."""
     return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
+
+
+# What the fast path leaves to `loads`: a run of 19+ digits (orjson reads integers past 64 bits
+# as floats; the slow path keeps them exact and bounds their length), any escape (`\b`,
+# `\u0000` decode to characters that cannot be stored) and the UTF-8 of U+FFF0-U+FFFF (among
+# them U+FFFE and U+FFFF). Found with `in` and `translate`: a regular expression cost more than
+# orjson's whole parse.
+_DIGIT_MAP = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digits -> "1", else "0"
+_LONG_NUMBER = b"1" * 19
+NOT_FAST = object()
+
+
+def loads_fast(raw: bytes) -> Any:
+    """The JSON value of a body that needs no further checks (orjson: ~10x faster than json),
+    or NOT_FAST when the body is anything else: a syntax error, a BOM, a non-finite number,
+    deep nesting, a long integer, an escape or an unstorable character. Then `loads` and
+    `check_text` decide, with their messages; on every body this answers, they agree."""
+    if b"\\" in raw or b"\xef\xbf" in raw or _LONG_NUMBER in raw.translate(_DIGIT_MAP):
+        return NOT_FAST
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return NOT_FAST

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -52,6 +53,17 @@ class AccountFactory:
             now = store.clock.now(key)  # the account is created now, however long the queue
             task = self._pending[key] = asyncio.create_task(self._make(key, secret, id_base, now))
         await asyncio.shield(task)
+
+    async def ensure_for(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """`ensure` the account named by a request's raw x-auth-key / x-auth-secret headers."""
+        key = secret = None
+        for name, value in headers:
+            if name == b"x-auth-key":
+                key = value.decode("latin-1")
+            elif name == b"x-auth-secret":
+                secret = value.decode("latin-1")
+        if key and secret:
+            await self.ensure(key, secret)
 
     async def _make(self, key: str, secret: str, id_base: int, now: datetime) -> None:
         try:
@@ -91,12 +103,5 @@ class SeedOffLoop:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.factory.store.settings.any_key:
-            key = secret = None
-            for name, value in scope.get("headers", ()):
-                if name == b"x-auth-key":
-                    key = value.decode("latin-1")
-                elif name == b"x-auth-secret":
-                    secret = value.decode("latin-1")
-            if key and secret:
-                await self.factory.ensure(key, secret)
+            await self.factory.ensure_for(scope.get("headers", ()))
         await self.app(scope, receive, send)

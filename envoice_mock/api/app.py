@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +18,8 @@ from envoice_mock.api.account_factory import AccountFactory, SeedOffLoop
 from envoice_mock.api.control import control_routes
 from envoice_mock.api.hardening import NoSniff
 from envoice_mock.api.observing import observed_routes, observing_middleware, start_observing
-from envoice_mock.api.routing import api_routes, fault_response
+from envoice_mock.api.operations import OperationFront, Operations, OperationTable, crash_fault
+from envoice_mock.api.routing import fault_response
 from envoice_mock.config import Settings
 from envoice_mock.faults import ApiFault
 from envoice_mock.runtime.wiring import Runtime, build_runtime
@@ -64,12 +64,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     """The last resort: never a bare 500 page; the fault envelope, and the error logged."""
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    trace = "".join(traceback.format_exception(exc))
-    request.app.state.runtime.errors.append(f"{request.method} {request.url.path}: {trace}")
-    response = fault_response(
-        request, ApiFault(500, "InternalError", f"The mock failed: {type(exc).__name__}: {exc}")
-    )
+    fault = crash_fault(request.app.state.runtime, request.method, request.url.path, exc)
+    response = fault_response(request, fault)
     response.headers["Connection"] = "close"  # the connection's state is unknown: start afresh
     return response
 
@@ -103,8 +99,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             factory.close()
             runtime.close()
 
+    operations = Operations(runtime)
     app = Starlette(
-        routes=[*api_routes(runtime.spec.operations), *observed_routes(), *control_routes()],
+        routes=[OperationTable(operations), *observed_routes(), *control_routes()],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
@@ -113,6 +110,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(NormalizePath)
     app.add_middleware(NoSniff)
     app.add_middleware(SeedOffLoop, factory=factory)
+    app.add_middleware(OperationFront, operations=operations, factory=factory)
     observing_middleware(app, runtime)
     return app
 

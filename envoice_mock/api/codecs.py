@@ -11,8 +11,9 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from envoice_mock.domain.schema import RenderedLog
 from envoice_mock.faults import ApiFault
-from envoice_mock.inputs import ascii_int, check_text, loads
+from envoice_mock.inputs import NOT_FAST, ascii_int, check_text, loads, loads_fast
 from envoice_mock.xmlnodes import XmlElement, XmlText
 
 JSON_TYPES = ("application/json", "text/json")
@@ -24,6 +25,8 @@ MAX_XML_DEPTH = 64
 def decode_body(raw: bytes, content_type: str) -> Any:
     """Decode a request body by its media type; ApiFault(400/415) when it cannot be read or
     carries text that cannot be stored (400 naming the field)."""
+    if content_type.startswith("application/json") and (data := loads_fast(raw)) is not NOT_FAST:
+        return data
     data = _decode(raw, content_type)
     check_text(data)
     return data
@@ -140,13 +143,28 @@ def wants_xml(accept: str) -> bool:
     return bool(best and best[2] in XML_TYPES)
 
 
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _as_json(value: Any) -> Any:
+    """What orjson is handed for a subclass of a JSON type: a rendered activity log's JSON as
+    it stands (encoded once, when it was rendered), anything else as its plain base type."""
+    if isinstance(value, RenderedLog):
+        return list(value) if value.json is None else orjson.Fragment(value.json)
+    base: type[Any]
+    for base in (str, int, float, list, dict):
+        if isinstance(value, base):
+            return base(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, made by orjson: the bytes `json.dumps(value, ensure_ascii=False,
     separators=(",", ":"))` gave, except that a float below 1e-4 is written without an exponent
     sign (`0.00001`, not `1e-05`) and NaN/infinity as `null` (valid JSON, unlike `NaN`). What orjson
     refuses (an integer beyond 64 bits) goes through the standard library."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(value, default=_as_json, option=_JSON_OPTIONS)
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

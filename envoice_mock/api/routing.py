@@ -1,28 +1,22 @@
-"""Turns the route table into Starlette routes: auth, parameters, bodies, replies, faults."""
+"""What every route shares: authentication, parameters, bodies, replies in JSON or XML, faults."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
-from starlette.datastructures import URLPath
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from envoice_mock.api.codecs import decode_body, encode_json, encode_xml, wants_xml
-from envoice_mock.api.handlers import ACTIONS, Call
 from envoice_mock.domain.schema import FieldError, ValidationFailed, check_required
-from envoice_mock.domain.store import Account, StoreError
+from envoice_mock.domain.store import Account, Store, StoreError
 from envoice_mock.faults import ApiFault, fault_body
 from envoice_mock.spec import Operation, Param
 
 if TYPE_CHECKING:
     from envoice_mock.runtime.wiring import Runtime
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -35,17 +29,24 @@ def app_factory_of(request: Request) -> Callable[[Runtime], Any]:
     return request.app.state.app_factory  # type: ignore[no-any-return]
 
 
+XML_MEDIA = "application/xml; charset=utf-8"
+JSON_MEDIA = "application/json; charset=utf-8"
+TEXT_JSON_MEDIA = "text/json; charset=utf-8"
+
+
+def encode_reply(accept: str, value: Any) -> tuple[str, bytes]:
+    """(media type, body) of a JSON-ready value: XML when the client prefers it, else JSON."""
+    if accept and "xml" in accept and wants_xml(accept):
+        return XML_MEDIA, encode_xml(value)
+    return (TEXT_JSON_MEDIA if accept.startswith("text/json") else JSON_MEDIA), encode_json(value)
+
+
 def respond(request: Request, value: Any, status: int = 200) -> Response:
     """Encode a JSON-ready value as JSON, or XML when the client prefers it."""
     if status == 204:
         return Response(status_code=204)
-    accept = request.headers.get("accept", "")
-    if accept and "xml" in accept and wants_xml(accept):
-        return Response(encode_xml(value), status, media_type="application/xml; charset=utf-8")
-    media = (
-        "text/json; charset=utf-8" if accept.startswith("text/json") else "application/json; charset=utf-8"
-    )
-    return Response(encode_json(value), status, media_type=media)
+    media, body = encode_reply(request.headers.get("accept", ""), value)
+    return Response(body, status, media_type=media)
 
 
 def fault_response(request: Request, fault: ApiFault) -> Response:
@@ -58,22 +59,29 @@ def fault_response(request: Request, fault: ApiFault) -> Response:
 
 def authenticate(request: Request) -> Account:
     """The account named by x-auth-key / x-auth-secret, or a 401 fault."""
-    key = request.headers.get("x-auth-key")
-    secret = request.headers.get("x-auth-secret")
+    headers = request.headers
+    return account_of(runtime_of(request).store, headers.get("x-auth-key"), headers.get("x-auth-secret"))
+
+
+def account_of(store: Store, key: str | None, secret: str | None) -> Account:
+    """The account of this key and secret, or a 401 fault saying what is missing or wrong."""
     if not key or not secret:
         missing = " and ".join(h for h, v in (("x-auth-key", key), ("x-auth-secret", secret)) if not v)
         raise ApiFault(
             401, "Unauthorized", f"Missing {missing} header: every call needs your API key and secret."
         )
-    account = runtime_of(request).store.authenticate(key, secret)
+    account = store.authenticate(key, secret)
     if account is None:
         raise ApiFault(401, "Unauthorized", "The API key and secret do not match an account.")
     return account
 
 
-def parse_params(op: Operation, request: Request, coerce: Callable[..., Any]) -> dict[str, Any]:
-    """Bind query parameters under every declared spelling (case-insensitive names)."""
-    query = {k.lower(): v for k, v in request.query_params.items()}
+def parse_params(op: Operation, query_string: str, coerce: Callable[..., Any]) -> dict[str, Any]:
+    """Bind query parameters under every declared spelling (case-insensitive names; the last
+    of a repeated name wins)."""
+    if not op.query:
+        return {}
+    query = {k.lower(): v for k, v in parse_qsl(query_string, keep_blank_values=True)}
     out: dict[str, Any] = {}
     errors: list[FieldError] = []
     for param in op.query:
@@ -101,25 +109,33 @@ def _first(query: dict[str, str], param: Param) -> str | None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, or a 413 fault once it grows past `limit` bytes."""
-    declared = request.headers.get("content-length", "")
+    return await collect_body(request.headers.get("content-length", ""), request.stream(), limit)
+
+
+async def collect_body(declared: str, chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """Join a body's chunks, or a 413 fault once it (or its declared length) passes `limit` bytes."""
     if declared.isascii() and declared.isdigit() and (len(declared) > 20 or int(declared) > limit):
-        raise ApiFault(413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
-    chunks = []
+        raise too_large(limit)
+    parts = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise ApiFault(413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+            raise too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
-async def parse_body(op: Operation, request: Request, runtime: Runtime) -> Any:
+def too_large(limit: int) -> ApiFault:
+    """The 413 fault of a body over the limit."""
+    return ApiFault(413, "PayloadTooLarge", f"The request body is larger than {limit} bytes.")
+
+
+def parse_body(op: Operation, raw: bytes, content_type: str, runtime: Runtime) -> Any:
     """Decode and validate the body against the operation's model and required fields."""
     if op.body is None:
         return None
-    raw = await read_body(request, runtime.settings.max_body_bytes)
-    data = decode_body(raw, request.headers.get("content-type", "application/json"))
+    data = decode_body(raw, content_type)
     if data is None:
         raise ApiFault(400, "Required", "The request body is empty; this operation needs one.", field="body")
     errors: list[FieldError] = []
@@ -129,8 +145,11 @@ async def parse_body(op: Operation, request: Request, runtime: Runtime) -> Any:
                 400, "InvalidBody", f"The request body must be a JSON object ({op.body.name}).", field="body"
             )
         value = runtime.coercer.model(op.body.name, data, "", errors)
-        bad = {e.field.split("[")[0].split(".")[0] for e in errors}
-        check_required(value, tuple(r for r in op.require if r.split(".")[0] not in bad), errors)
+        if errors:  # a field already refused is not also reported missing
+            bad = {e.field.split("[")[0].split(".")[0] for e in errors}
+            check_required(value, tuple(r for r in op.require if r.split(".")[0] not in bad), errors)
+        else:
+            check_required(value, op.require, errors)
     else:
         if isinstance(data, dict) and len(data) == 1 and str(next(iter(data))).lower() == "id":
             data = next(iter(data.values()))  # a bare value posted as a form field: "id=5"
@@ -138,49 +157,6 @@ async def parse_body(op: Operation, request: Request, runtime: Runtime) -> Any:
     if errors:
         raise ValidationFailed(errors)
     return value
-
-
-def make_endpoint(op: Operation) -> Endpoint:
-    """The Starlette endpoint that serves one operation."""
-    action = ACTIONS[op.action]
-    cacheable = op.method == "GET" and not op.options.get("activity")
-
-    async def endpoint(request: Request) -> Response:
-        runtime = runtime_of(request)
-        try:
-            account = authenticate(request)
-            runtime.store.sweep_overdue(account)
-            if cacheable:
-                headers = request.headers
-                key = (
-                    account.key,
-                    account.version,
-                    op.id,
-                    request.url.query,
-                    headers.get("x-mock-enum-style"),
-                    headers.get("accept"),
-                )
-                hit = runtime.responses.get(key)
-                if hit is not None:
-                    return Response(hit.body, hit.status_code, media_type=hit.media_type)
-            call = Call(
-                op=op,
-                store=runtime.store,
-                account=account,
-                renderer=runtime.renderer_for(request.headers.get("x-mock-enum-style")),
-                params=parse_params(op, request, runtime.coercer.value),
-                body=await parse_body(op, request, runtime),
-            )
-            reply = action(call)
-        except EXPECTED_ERRORS as exc:
-            return fault_response(request, fault_of(exc))
-        response = respond(request, reply.value, reply.status)
-        if cacheable:
-            runtime.responses.put(key, response)
-        return response
-
-    endpoint.__name__ = op.id.replace(".", "_")
-    return endpoint
 
 
 EXPECTED_ERRORS = (ApiFault, ValidationFailed, StoreError)
@@ -208,46 +184,3 @@ def validation_fault(exc: ValidationFailed) -> ApiFault:
     ]
     first = exc.errors[0]
     return ApiFault(400, errors[0][0], first.message, field=first.field, errors=errors)
-
-
-class OperationTable(BaseRoute):
-    """Every API operation behind one route: a dict lookup on the (normalized) path, O(1)
-    however many operations the table declares. A known path with the wrong method is a
-    partial match, which Starlette turns into a 405."""
-
-    def __init__(self, operations: tuple[Operation, ...]) -> None:
-        self.table: dict[str, dict[str, ASGIApp]] = {}
-        for op in operations:
-            self.table.setdefault(op.path.lower().rstrip("/"), {})[op.method] = request_response(
-                make_endpoint(op)
-            )
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """FULL for a known path and method, PARTIAL for a known path only."""
-        if scope["type"] != "http":
-            return Match.NONE, {}
-        methods = self.table.get(scope["path"])
-        if methods is None:
-            return Match.NONE, {}
-        method = "GET" if scope["method"] == "HEAD" else scope["method"]
-        app = methods.get(method)
-        if app is None:
-            return Match.PARTIAL, {"operation_app": None, "operation_allowed": sorted(methods)}
-        return Match.FULL, {"operation_app": app}
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the operation's endpoint, or answer 405 naming the allowed methods."""
-        app = scope.get("operation_app")
-        if app is None:
-            allowed = ", ".join(scope.get("operation_allowed", []))
-            raise HTTPException(405, headers={"Allow": allowed})
-        await app(scope, receive, send)
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        """Operations are not reversed by name."""
-        raise NoMatchFound(name, path_params)
-
-
-def api_routes(operations: tuple[Operation, ...]) -> list[BaseRoute]:
-    """The route(s) serving the operation table."""
-    return [OperationTable(operations)]

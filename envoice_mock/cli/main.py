@@ -105,18 +105,10 @@ def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def tune_gc() -> None:
-    """Keep garbage-collection pauses out of request latency.
+    """Keep garbage-collection pauses out of request latency (see cli/gcpacing.py)."""
+    from envoice_mock.cli.gcpacing import PACER
 
-    The store holds many long-lived small objects; CPython's default thresholds make full
-    collections walk all of them ever more often as it grows (p99 spikes of tens of ms under
-    load). Freezing what start-up built and collecting the young generation less often removes
-    most of those pauses; reference counting still frees almost everything at once.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    PACER.install()
 
 
 def serve_settings(args: argparse.Namespace) -> Settings:

@@ -26,6 +26,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from envoice_mock.cli.gcpacing import PACER
 from envoice_mock.runtime.wiring import Runtime
 
 
@@ -146,6 +147,11 @@ class MockServer(uvicorn.Server):
         )
         super().__init__(config)
         self.runtime = runtime
+
+    async def on_tick(self, counter: int) -> bool:
+        """uvicorn's tick (every 0.1 s): a full garbage collection when one is due (cli/gcpacing.py)."""
+        PACER.maintain()
+        return await super().on_tick(counter)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Stop delivering at once, then let uvicorn close connections and run the lifespan end."""

@@ -10,15 +10,17 @@ hears of them: activity listeners (the webhook engine) are told only after the c
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from envoice_mock.retention import doc_key
 
 if TYPE_CHECKING:
     from envoice_mock.domain.accounts import Account, Journal
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class HasJournal(Protocol):
@@ -37,23 +39,19 @@ class UnitOfWork:
         self._recorded: list[tuple[Account, dict[str, Any]]] = []
         self._after: list[Callable[[], None]] = []
 
-    @contextlib.contextmanager
-    def __call__(self, account: Account) -> Iterator[None]:
-        """Run a block as one unit over `account`."""
+    def run(self, account: Account, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` as one unit over `account` (joining a unit already open)."""
         if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+            return fn(*args, **kwargs)
         sequences = dict(account.sequences)
         journal = self.owner.journal
         self._depth = 1
         try:
-            with journal.transaction() if journal else contextlib.nullcontext():
-                yield
-                if journal:
+            if journal is None:
+                result = fn(*args, **kwargs)
+            else:
+                with journal.transaction():
+                    result = fn(*args, **kwargs)
                     for dirty in self._dirty.values():
                         journal.save_account(dirty)
         except BaseException:
@@ -69,6 +67,7 @@ class UnitOfWork:
         after, self._after = self._after, []
         for callback in after:
             callback()
+        return result
 
     def touched(self, account: Account) -> None:
         """The account's rows or counters changed: save its counters with this commit."""
@@ -90,7 +89,12 @@ class UnitOfWork:
         for account, activity in reversed(self._recorded):
             if account.activities and account.activities[-1] is activity:
                 account.activities.pop()
-            for entries in account.doc_activities.values():
+            key = doc_key(activity)
+            entries = account.doc_activities.get(key) if key else None
+            if entries and entries[-1] is activity:
+                entries.pop()
+                continue
+            for entries in account.doc_activities.values():  # filed elsewhere: look everywhere
                 if entries and entries[-1] is activity:
                     entries.pop()
 
@@ -100,9 +104,9 @@ def atomic(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: Any, account: Account, *args: Any, **kwargs: Any) -> Any:
-        if self.unit._depth:  # already inside a unit: join it (the cheap path seeding takes)
+        unit = self.unit
+        if unit._depth:  # already inside a unit: join it (the cheap path seeding takes)
             return method(self, account, *args, **kwargs)
-        with self.unit(account):
-            return method(self, account, *args, **kwargs)
+        return unit.run(account, method, self, account, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

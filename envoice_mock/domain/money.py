@@ -7,6 +7,7 @@ A document's amounts are the sums over its items. Amounts are rounded half-up to
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
@@ -17,7 +18,14 @@ _WIDE = Context(prec=80)
 
 def cents(value: float | Decimal) -> float:
     """Round half-up to two decimals."""
-    return float(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE))
+    return _cents_of(str(value))
+
+
+# The same figures come back again and again, so roundings and line amounts are remembered,
+# keyed by the figures' text (not their value: 0 and -0.0 are equal, yet print differently).
+@functools.lru_cache(maxsize=8192)
+def _cents_of(text: str) -> float:
+    return float(Decimal(text).quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE))
 
 
 def _to_cent(value: Decimal) -> Decimal:
@@ -26,21 +34,29 @@ def _to_cent(value: Decimal) -> Decimal:
 
 def price_item(item: dict[str, Any], quantity_field: str = "Quantity") -> dict[str, Any]:
     """Fill an item's SubTotal, Discount, Tax and Total amounts in place; returns it."""
-    cost = Decimal(str(item.get("Cost") or 0))
-    quantity = Decimal(str(item.get(quantity_field) or (1 if quantity_field != "Quantity" else 0)))
-    discount_pct = Decimal(str(item.get("DiscountPercentage") or 0))
-    tax_pct = Decimal(str(item.get("TaxPercentage") or 0))
+    subtotal, discount, tax, total = _item_amounts(
+        str(item.get("Cost") or 0),
+        str(item.get(quantity_field) or (1 if quantity_field != "Quantity" else 0)),
+        str(item.get("DiscountPercentage") or 0),
+        str(item.get("TaxPercentage") or 0),
+    )
+    item["SubTotalAmount"] = subtotal
+    if "DiscountPercentage" in item or quantity_field == "Quantity":
+        item["DiscountAmount"] = discount
+    item["TaxAmount"] = tax
+    item["TotalAmount"] = total
+    return item
+
+
+@functools.lru_cache(maxsize=8192)
+def _item_amounts(cost: str, quantity: str, discount_pct: str, tax_pct: str) -> tuple[float, ...]:
+    """(SubTotal, Discount, Tax, Total) of one line from its figures' text."""
     # Each amount is rounded before the next is derived from it, so the amounts as reported
     # satisfy the rules exactly: Total == SubTotal - Discount + Tax, to the cent.
-    subtotal = _to_cent(cost * quantity)
-    discount = _to_cent(subtotal * discount_pct / 100)
-    tax = _to_cent((subtotal - discount) * tax_pct / 100)
-    item["SubTotalAmount"] = float(subtotal)
-    if "DiscountPercentage" in item or quantity_field == "Quantity":
-        item["DiscountAmount"] = float(discount)
-    item["TaxAmount"] = float(tax)
-    item["TotalAmount"] = float(subtotal - discount + tax)
-    return item
+    subtotal = _to_cent(Decimal(cost) * Decimal(quantity))
+    discount = _to_cent(subtotal * Decimal(discount_pct) / 100)
+    tax = _to_cent((subtotal - discount) * Decimal(tax_pct) / 100)
+    return float(subtotal), float(discount), float(tax), float(subtotal - discount + tax)
 
 
 def sum_items(items: list[dict[str, Any]], *fields: str) -> dict[str, float]:

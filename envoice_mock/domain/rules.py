@@ -121,6 +121,46 @@ def check_transition(res: Resource, old: Any, new: Any) -> None:
 
 def check_references(account: Account, res: Resource, row: dict[str, Any], ref_index: RefIndex) -> None:
     """Every reference of the row names an existing reference entry or row of the account."""
+    if not _references_hold(account, res, row, ref_index):
+        _refuse_first_bad_reference(account, res, row, ref_index)
+
+
+def _references_hold(account: Account, res: Resource, row: dict[str, Any], ref_index: RefIndex) -> bool:
+    """The common case, checked without building field paths: every reference exists. False
+    also when a value sits where the quick walk does not look (then the full walk decides)."""
+    for dotted, table in res.references.items():
+        head, _, rest = dotted.partition(".")
+        value = row.get(head)
+        if not rest:
+            values: Iterable[Any] = (value,)
+        elif "." in rest:
+            return False
+        elif isinstance(value, list):
+            if not all(type(item) is dict for item in value):
+                return False
+            values = [item.get(rest) for item in value]
+        elif value is None:
+            continue
+        else:
+            return False
+        known = ref_index.get(table)
+        rows = account.table(table) if known is None else None
+        for v in values:
+            if v is None:
+                continue
+            if known is not None:
+                key = v.lower() if table == "gateways" and isinstance(v, str) else v
+                if key not in known:
+                    return False
+            elif v not in rows:  # type: ignore[operator]
+                return False
+    return True
+
+
+def _refuse_first_bad_reference(
+    account: Account, res: Resource, row: dict[str, Any], ref_index: RefIndex
+) -> None:
+    """Walk every reference with its field path; refuse the first that names nothing."""
     for dotted, table in res.references.items():
         for path, value in values_at(row, dotted.split(".")):
             if value is None:

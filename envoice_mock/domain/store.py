@@ -206,14 +206,17 @@ class Store(Documents):
         now = self.now(account).timestamp()
         if heap[0][0] >= now:
             return 0
-        moved = 0
-        with self.unit(account):
+
+        def move() -> int:
+            moved = 0
             for row in fallen_due(account, now):
                 row["Status"] = "Overdue"
                 self.save(account, "invoice", row)
                 self.record(account, "invoice", row, "Overdue")
                 moved += 1
-        return moved
+            return moved
+
+        return self.unit.run(account, move)
 
     def index_due(self, account: Account, row: dict[str, Any]) -> None:
         """Remember when an unpaid invoice falls due (restoring an account)."""
