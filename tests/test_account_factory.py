@@ -20,6 +20,7 @@ from envoice_mock.api.account_factory import AccountFactory
 from envoice_mock.api.app import create_app
 from envoice_mock.config import Settings
 from envoice_mock.runtime import seed_workers
+from envoice_mock.runtime.persistence import SqliteJournal
 from envoice_mock.runtime.seed_workers import Seeded, SeedPool, pack, seed_privately, unpack
 from envoice_mock.runtime.wiring import build_runtime
 from envoice_mock.spec import Spec
@@ -137,9 +138,10 @@ def test_many_keys_at_once_get_exactly_the_accounts_inline_seeding_gives(
 def test_a_packed_account_loads_whole_sharing_its_activities_between_its_logs(
     any_key: Settings, spec: Spec
 ) -> None:
-    account, shares = seed_privately(spec, any_key, START, "k", "s", 100_000)
+    account, shares, _ = seed_privately(spec, any_key, START, "k", "s", 100_000)
     account.table("empty")
-    loaded, loaded_shares = asyncio.run(unpack(pack((account, shares))))
+    loaded, loaded_shares, encoded = asyncio.run(unpack(pack((account, shares, None))))
+    assert encoded is None  # no state file
     assert tables(loaded) == tables(account) and list(loaded.tables) == list(account.tables)
     assert loaded_shares == shares and loaded.doc_activities == account.doc_activities
     (_, logged), *_ = loaded.doc_activities.items()
@@ -255,3 +257,25 @@ def test_the_workers_of_a_killed_server_exit_too() -> None:
     finally:
         server.kill()
     eventually(lambda: not any(running(pid) for pid in workers), what="the orphaned workers to exit")
+
+
+def test_journal_rows_encoded_in_the_seeding_process_are_those_the_journal_would_write(
+    tmp_path: Path, any_key: Settings, spec: Spec
+) -> None:
+    on_file = any_key.with_(state_file=tmp_path / "state.sqlite")
+    account, _, encoded = seed_privately(spec, on_file, START, "k", "s", 100_000)
+    assert encoded is not None
+    written = []
+    for name, given in (("encoded-elsewhere", encoded), ("encoded-here", None)):
+        journal = SqliteJournal(tmp_path / f"{name}.sqlite")
+        try:
+            journal.save_new_account(account, given)
+            written.append(
+                [
+                    journal.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+                    for table in ("accounts", "objects", "activities")
+                ]
+            )
+        finally:
+            journal.close()
+    assert written[0] == written[1] and len(written[0][1]) == sum(len(t) for t in account.tables.values())

@@ -67,8 +67,8 @@ class AccountFactory:
 
     async def _make(self, key: str, secret: str, id_base: int, now: datetime) -> None:
         try:
-            account, shares = await self._seed(key, secret, id_base, now)
-            self.store.adopt(account, shares)
+            account, shares, encoded = await self._seed(key, secret, id_base, now)
+            self.store.adopt(account, shares, encoded)
         finally:
             del self._pending[key]
             del self._reserved[key]

@@ -31,13 +31,14 @@ from envoice_mock.clock import Clock
 from envoice_mock.config import Settings
 from envoice_mock.domain.seeding import seed_account
 from envoice_mock.domain.store import Account, Store
+from envoice_mock.runtime.persistence import EncodedAccount, encode_account
 from envoice_mock.spec import Spec
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 Shares = dict[str, tuple[str, str, int]]
-Seeded = tuple[Account, Shares]
+Seeded = tuple[Account, Shares, EncodedAccount | None]  # the account, its share tokens, its journal rows
 
 NICENESS = 19  # the lowest priority: a worker barely slows the server down when both want one CPU
 STOP_GRACE = 5.0  # seconds a worker gets to finish its seeding at close before it is killed
@@ -55,12 +56,13 @@ class NoWorkers(OSError):
 def seed_privately(
     spec: Spec, settings: Settings, now: datetime, key: str, secret: str, id_base: int
 ) -> Seeded:
-    """Seed `key`'s account into a private store whose clock stands still at `now`; the account
-    (detached from that store) and the share tokens of its documents."""
+    """Seed `key`'s account into a private store whose clock stands still at `now`: the account
+    (detached from that store), the share tokens of its documents and, under --state-file,
+    its rows as the journal writes them (encoded here, not on the event loop)."""
     scratch = Store(spec, settings, Clock(origin=now, speed=0.0), seeder=seed_account)
     account = scratch.add_account(key, secret, id_base=id_base)
     account.allocate = None  # the live store's registry gives it its own when it adopts the account
-    return account, scratch.shares
+    return account, scratch.shares, encode_account(account) if settings.state_file else None
 
 
 # --- in a worker process ----------------------------------------------------------------------
@@ -98,7 +100,7 @@ PART = 25  # rows, activities or share tokens per part of a packed account
 def pack(seeded: Seeded) -> bytes:
     """An account and its share tokens as a stream of small pickles, each shared object pickled
     once (one pickler's memo), so that loading them can pause between parts."""
-    account, shares = seeded
+    account, shares, encoded = seeded
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dump(replace(account, tables={}, activities=[], doc_activities={}, allocate=None))
@@ -108,6 +110,9 @@ def pack(seeded: Seeded) -> bytes:
     dump_parts(pickler, ("activities",), account.activities)
     dump_parts(pickler, ("documents",), list(account.doc_activities.items()))
     dump_parts(pickler, ("shares",), list(shares.items()))
+    if encoded is not None:
+        dump_parts(pickler, ("objects",), encoded[0])
+        dump_parts(pickler, ("activity rows",), encoded[1])
     return out.getvalue()
 
 
@@ -117,20 +122,26 @@ async def unpack(packed: bytes) -> Seeded:
     unpickler = pickle.Unpickler(io.BytesIO(packed))
     account: Account = unpickler.load()
     shares: Shares = {}
+    objects: list[tuple[str, int, str]] = []
+    activity_rows: list[tuple[int, str]] = []
     while True:
         await asyncio.sleep(0)
         try:
             what, *part = unpickler.load()
         except EOFError:
-            return account, shares
+            return account, shares, (objects, activity_rows) if objects or activity_rows else None
         if what == "table":
             account.tables.setdefault(part[0], {}).update(part[1])
         elif what == "activities":
             account.activities.extend(part[0])
         elif what == "documents":
             account.doc_activities.update(part[0])
-        else:
+        elif what == "shares":
             shares.update(part[0])
+        elif what == "objects":
+            objects.extend(part[0])
+        else:
+            activity_rows.extend(part[0])
 
 
 def dump_parts(pickler: pickle.Pickler, tag: tuple[str, ...], items: list[Any]) -> None:
