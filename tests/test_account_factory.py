@@ -239,6 +239,7 @@ def test_any_key_accounts_survive_a_restart_and_sigterm_stops_the_workers(tmp_pa
     finally:
         server.stop()
     eventually(lambda: not any(running(pid) for pid in workers), what="the workers to exit")
+    assert "leaked" not in "".join(server.output)  # the pool's semaphores were released at the stop
     server = ServerProcess(*args)
     try:
         assert [server.client.get(p, headers=NEW).content for p in pages] == before

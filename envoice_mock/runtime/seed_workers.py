@@ -226,15 +226,21 @@ class SeedPool:
 
 
 def _stop(executor: ProcessPoolExecutor, grace: float) -> None:
-    """Shut a pool down without ever hanging on a stuck worker (it is killed after `grace`)."""
-    processes = _processes(executor)
-    executor.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + grace
+    """Shut a pool down and wait for it (its queues' semaphores are released now: the server may
+    end by its own signal, with no exit hooks), but never hang on a stuck worker: one still
+    running after `grace` seconds is killed."""
+    killer = threading.Timer(grace, _kill, args=(_processes(executor),))
+    killer.start()
+    try:
+        executor.shutdown(wait=True, cancel_futures=True)
+    finally:
+        killer.cancel()
+
+
+def _kill(processes: list[BaseProcess]) -> None:
     for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
-            process.join(1.0)
 
 
 def _processes(executor: ProcessPoolExecutor | None) -> list[BaseProcess]:
