@@ -8,6 +8,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,13 @@ def test_journal_rows_encoded_in_the_seeding_process_are_those_the_journal_would
         finally:
             journal.close()
     assert written[0] == written[1] and len(written[0][1]) == sum(len(t) for t in account.tables.values())
+
+
+def test_a_spec_that_cannot_go_to_a_process_is_seeded_in_a_thread(any_key: Settings, spec: Spec) -> None:
+    local = replace(spec, seed={**spec.seed, "made here": lambda: None})  # cannot be pickled
+    made = AccountFactory(build_runtime(any_key, spec=local).store)
+    try:
+        asyncio.run(asyncio.wait_for(made.ensure("k", "s"), 60))
+    finally:
+        made.close()
+    assert tables(made.store.accounts["k"]) == tables(inline(any_key, spec, "k", "s"))

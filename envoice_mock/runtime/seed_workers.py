@@ -43,10 +43,10 @@ Seeded = tuple[Account, Shares, EncodedAccount | None]  # the account, its share
 NICENESS = 19  # the lowest priority: a worker barely slows the server down when both want one CPU
 STOP_GRACE = 5.0  # seconds a worker gets to finish its seeding at close before it is killed
 PARENT_CHECK = 1.0  # seconds between a worker's checks that the server still lives
-START_TIMEOUT = 60.0  # seconds the workers may take to start (imports, faker) before they are given up
+START_TIMEOUT = 30.0  # seconds the workers may take to start (imports, faker) before they are given up
 GIVE_UP_AFTER = 2  # pools that broke in a row (none seeded anything) before processes are given up
 
-__all__ = ["BrokenProcessPool", "NoWorkers", "SeedPool", "Seeded", "seed_privately"]
+__all__ = ["BrokenProcessPool", "NoWorkers", "SeedPool", "Seeded", "pack", "seed_privately", "unpack"]
 
 
 class NoWorkers(OSError):
@@ -202,12 +202,16 @@ class SeedPool:
             initializer=_start_worker,
             initargs=(self.spec, self.settings),
         )
-        ready = [executor.submit(os.getpid) for _ in range(self.workers)]  # each submit starts a worker
         try:
+            ready = [executor.submit(os.getpid) for _ in range(self.workers)]  # each starts a worker
             for future in ready:
                 future.result(timeout=START_TIMEOUT)
         except TimeoutError:
             raise NoWorkers(f"the seeding processes did not start within {START_TIMEOUT:g} s") from None
+        except (BrokenProcessPool, OSError):
+            raise
+        except Exception as exc:  # the spec or settings cannot be handed to a process, say
+            raise NoWorkers(f"the seeding processes cannot start: {type(exc).__name__}: {exc}") from exc
         return executor
 
     def _drop(self, grace: float) -> None:
