@@ -277,3 +277,52 @@ def test_subclasses_of_json_types_encode_as_their_base_types() -> None:
     value = {"a": XmlText("x"), "b": Count(3), "c": RenderedLog([{"Id": 1}], None)}
     assert encode_json(value) == b'{"a":"x","b":3,"c":[{"Id":1}]}'
     assert encode_json(RenderedLog([{"Id": 1}], b'[{"Id":1}]')) == b'[{"Id":1}]'
+
+
+# --- remembered views -----------------------------------------------------------------------
+
+
+def test_a_remembered_view_follows_the_rows_it_joins(client: TestClient) -> None:
+    invoice = new_invoice(client, "VIEW-1")
+    shown = lambda: client.get(f"/api/invoice/details?id={invoice['Id']}").json()  # noqa: E731
+    listed = lambda: next(  # noqa: E731
+        i for i in client.get("/api/invoice/all?pageSize=100").json()["Result"] if i["Id"] == invoice["Id"]
+    )
+    assert shown()["Client"]["Name"] == "Hook Ltd"
+    assert listed()["Client"]["Name"] == "Hook Ltd"
+    client_id = shown()["Client"]["Id"]
+    assert client.post("/api/client/update", json={"Id": client_id, "Name": "Renamed Ltd"}).status_code == 204
+    assert shown()["Client"]["Name"] == "Renamed Ltd"
+    assert listed()["Client"]["Name"] == "Renamed Ltd"
+
+
+def test_a_remembered_view_follows_the_row_and_its_activity_log(client: TestClient) -> None:
+    invoice = new_invoice(client, "VIEW-2")
+    before = client.get(f"/api/invoice/details?id={invoice['Id']}").json()
+    client.get(f"/api/invoice/uri?id={invoice['Id']}")  # no change to the row; none to its log either
+    client.post("/api/invoice/changestatus", json={"Id": invoice["Id"], "Status": "Paid"})
+    after = client.get(f"/api/invoice/details?id={invoice['Id']}").json()
+    assert after["Status"] == "Paid"
+    assert len(after["Activities"]) > len(before["Activities"])
+    assert after["Payments"]
+
+
+def test_remembered_views_are_kept_apart_by_enum_style(client: TestClient) -> None:
+    invoice = new_invoice(client, "VIEW-3")
+    as_text = client.get(f"/api/invoice/details?id={invoice['Id']}").json()
+    as_int = client.get(
+        f"/api/invoice/details?id={invoice['Id']}", headers={"x-mock-enum-style": "int"}
+    ).json()
+    assert isinstance(as_text["Status"], str)
+    assert isinstance(as_int["Status"], int)
+    again = client.get(f"/api/invoice/details?id={invoice['Id']}").json()
+    assert again == as_text
+
+
+def test_a_reset_account_forgets_its_remembered_views(client: TestClient) -> None:
+    invoice = new_invoice(client, "VIEW-4")
+    client.post("/api/invoice/update", json={"Id": invoice["Id"], "Notes": "changed"})
+    assert client.get(f"/api/invoice/details?id={invoice['Id']}").json()["Notes"] == "changed"
+    client.post("/_mock/reset")
+    gone = client.get(f"/api/invoice/details?id={invoice['Id']}")
+    assert gone.status_code == 404

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from envoice_mock.api.views import rendered_view
 from envoice_mock.domain.schema import Renderer
 from envoice_mock.domain.store import Account, Store, paginate
 from envoice_mock.faults import ApiFault
@@ -44,7 +45,7 @@ def _kind(call: Call) -> str:
 def _view(call: Call, row: dict[str, Any], model: str | None = None) -> Any:
     model = model or call.op.view
     assert model, f"{call.op.id} needs a view"
-    return call.renderer.render(model, call.store.view(call.account, _kind(call), row, model))
+    return rendered_view(call.store, call.account, call.renderer, _kind(call), row, model)
 
 
 def _body_id(call: Call, fields: tuple[str, ...] = ("Id",)) -> int:

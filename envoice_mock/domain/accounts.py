@@ -57,6 +57,11 @@ class Account:
     blocks: list[int] = field(default_factory=list)  # further id blocks, once a sequence outgrew one
     allocate: Callable[[], int] | None = field(default=None, repr=False, compare=False)
     numbers: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> number key -> id
+    # The version at which each row last changed ((kind, id) -> version; Ledger.save keeps it):
+    # with it, a row's rendered view is known to be current (Documents.view_stamp).
+    stamps: dict[tuple[str, Any], int] = field(default_factory=dict, repr=False, compare=False)
+    # Rendered views of rows, each kept with the stamp it was rendered at (api/views.py).
+    views: dict[tuple[Any, ...], tuple[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def next_id(self, sequence: str) -> int:
         """The next id of a sequence (ids of different accounts never meet): in the account's

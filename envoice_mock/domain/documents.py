@@ -75,6 +75,26 @@ class Documents(Ledger):
             rows.reverse()
         return rows
 
+    def view_stamp(self, account: Account, kind: str, row: dict[str, Any], model: str) -> tuple[Any, ...]:
+        """What `view(account, kind, row, model)` depends on, cheaply: the row (which object,
+        when it last changed), each joined row of the account (whether it exists, when it last
+        changed; reference data never changes) and the document's activity log (its length,
+        its first and last entries' ids). Equal stamps, equal views."""
+        res = self.spec.resources[kind]
+        fields = self.spec.models[model].fields
+        stamps = account.stamps
+        parts: list[Any] = [id(row), stamps.get((kind, row.get("Id")), 0)]
+        for name, join in res.joins.items():
+            table = join["table"]
+            if name not in fields or table in self.ref_index:
+                continue
+            target = row.get(join["from"])
+            parts.append((target in account.table(table), stamps.get((table, target), 0)))
+        if res.document and "Activities" in fields:
+            log = account.doc_activities.get((kind, row["Id"])) or ()
+            parts.append((len(log), log[0].get("Id"), log[-1].get("Id")) if log else 0)
+        return tuple(parts)
+
     def view(
         self, account: Account, kind: str, row: dict[str, Any], model: str | None = None
     ) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class Ledger:
     def save(self, account: Account, kind: str, row: dict[str, Any]) -> None:
         """A row changed: bump the account's version, index a due date, journal the row."""
         account.version += 1
+        account.stamps[(kind, row.get("Id"))] = account.version
         if kind == "invoice":
             index_due(account, row)
         self.unit.touched(account)
