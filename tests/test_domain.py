@@ -69,6 +69,20 @@ def test_accounts_never_share_an_id_block(settings: Settings) -> None:
     assert first.id_base % ID_BLOCK == 0
 
 
+def test_a_block_an_account_grew_into_is_not_handed_to_a_new_account(settings: Settings) -> None:
+    registry = AccountRegistry(settings)
+    first = registry.own(registry.new_account("a", "s"))
+    first.sequences["invoice"] = ID_BLOCK - 1
+    grown = first.next_id("invoice")  # the first id of a further block
+    assert first.blocks == [first.id_base + ID_BLOCK] and grown == first.blocks[0]
+    wanting = (first.id_base + ID_BLOCK) // ID_BLOCK  # a key hashing to the block `a` grew into
+    assert registry._free_block(wanting) not in (first.id_base, *first.blocks)
+    assert (
+        registry._free_block(wanting, reserved=[wanting * ID_BLOCK + ID_BLOCK])
+        == wanting * ID_BLOCK + 2 * ID_BLOCK
+    )
+
+
 def test_without_a_seeder_an_account_starts_empty(store: Store) -> None:
     account = store.add_account("k", "s")
     assert account.tables == {} and account.activities == []

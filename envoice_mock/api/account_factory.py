@@ -1,36 +1,41 @@
 """--any-key accounts are seeded off the event loop, so a flood of new keys never stalls others.
 
-Seeding an account takes milliseconds of CPU (faker, pricing, histories). Done inline, a
-thousand new keys at once queue every other request behind them. This ASGI middleware sees a
-request with an unseen key, seeds that account in a worker thread (one at a time, into a
-private scratch store, so the data are exactly what inline seeding gives: same seed, same key,
-same bytes), then hands it to the live store on the event loop and lets the request through.
-Concurrent first requests with one key wait for one seeding.
+Seeding an account takes 15-40 ms of CPU (faker, pricing, histories). Done inline, a thousand
+new keys at once queue every other request behind them; done in a thread, it holds the GIL
+against the event loop. This ASGI middleware sees a request with an unseen key, has that
+account seeded in a worker process (runtime/seed_workers.py: same seed, same key, same bytes as
+inline seeding), then hands it to the live store on the event loop (about a millisecond: load
+the pickled account, register it, journal it) and lets the request through. Concurrent first
+requests with one key wait for one seeding, which goes on even when the request that started it
+is cancelled. Where no worker process can run (or one died mid-seeding), that account is seeded
+in a thread instead, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from envoice_mock.domain.store import Account, Store
+from envoice_mock.domain.store import Store
+from envoice_mock.runtime.seed_workers import BrokenProcessPool, Seeded, SeedPool, seed_privately
 
-Shares = dict[str, tuple[str, str, int]]
+log = logging.getLogger("envoice_mock.accounts")
 
 
 class AccountFactory:
-    """Seeds new accounts in one worker thread and adopts them into the store."""
+    """Seeds new accounts in worker processes and adopts them into the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, pool: SeedPool | None = None) -> None:
         self.store = store
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: dict[str, asyncio.Future[tuple[Account, Shares]]] = {}
+        self.pool = pool or SeedPool(store.spec, store.settings)
+        self._thread: ThreadPoolExecutor | None = None  # the fallback
+        self._pending: dict[str, asyncio.Task[None]] = {}
         self._reserved: dict[str, int] = {}  # id blocks of the accounts being seeded
 
     async def ensure(self, key: str, secret: str) -> None:
@@ -39,31 +44,15 @@ class AccountFactory:
         store = self.store
         if key in store.accounts or not store.settings.any_key:
             return
-        if (
-            key not in self._pending
-            and len(store.accounts) + len(self._pending) >= store.settings.max_accounts
-        ):
-            return
-        future = self._pending.get(key)
-        if future is None:
+        task = self._pending.get(key)
+        if task is None:
+            if len(store.accounts) + len(self._pending) >= store.settings.max_accounts:
+                return
             id_base = store.id_block(key, reserved=self._reserved.values())
             self._reserved[key] = id_base
-            if self._executor is None:
-                # The event loop gets the GIL back within 1 ms (not 5) while a seeding runs.
-                sys.setswitchinterval(0.001)
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="envoice-mock-seeding")
-            loop = asyncio.get_running_loop()
-            future = self._pending[key] = loop.run_in_executor(
-                self._executor, self._seed, key, secret, id_base
-            )
-            try:
-                account, shares = await future
-            finally:
-                del self._pending[key]
-                del self._reserved[key]
-            store.adopt(account, shares)
-        else:
-            await asyncio.shield(future)
+            now = store.clock.now(key)  # the account is created now, however long the queue
+            task = self._pending[key] = asyncio.create_task(self._make(key, secret, id_base, now))
+        await asyncio.shield(task)
 
     async def ensure_for(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
         """`ensure` the account named by a request's raw x-auth-key / x-auth-secret headers."""
@@ -76,20 +65,33 @@ class AccountFactory:
         if key and secret:
             await self.ensure(key, secret)
 
-    def _seed(self, key: str, secret: str, id_base: int) -> tuple[Account, Shares]:
-        from envoice_mock.domain.seeding import seed_account
-        from envoice_mock.domain.store import Store
+    async def _make(self, key: str, secret: str, id_base: int, now: datetime) -> None:
+        try:
+            account, shares, encoded = await self._seed(key, secret, id_base, now)
+            self.store.adopt(account, shares, encoded)
+        finally:
+            del self._pending[key]
+            del self._reserved[key]
 
-        live = self.store
-        scratch = Store(live.spec, live.settings, live.clock, seeder=seed_account)
-        account = scratch.add_account(key, secret, id_base=id_base)
-        return account, scratch.shares
+    async def _seed(self, key: str, secret: str, id_base: int, now: datetime) -> Seeded:
+        try:
+            return await self.pool.seed(key, secret, id_base, now)
+        except (BrokenProcessPool, OSError) as exc:
+            log.warning("seeding %r in a thread: no worker process could (%s)", key, exc)
+        if self._thread is None:
+            sys.setswitchinterval(0.001)  # the loop gets the GIL back within 1 ms (not 5)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="envoice-mock-seeding")
+        store = self.store
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, seed_privately, store.spec, store.settings, now, key, secret, id_base
+        )
 
     def close(self) -> None:
-        """Stop the worker thread."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Stop the worker processes (and the fallback thread)."""
+        self.pool.close()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+            self._thread = None
 
 
 class SeedOffLoop:

@@ -32,6 +32,7 @@ class Journal(Protocol):
     def save_object(self, account: Account, kind: str, obj: dict[str, Any]) -> None: ...
     def delete_object(self, account: Account, kind: str, obj_id: int) -> None: ...
     def save_activity(self, account: Account, activity: dict[str, Any]) -> None: ...
+    def save_new_account(self, account: Account, encoded: Any = None) -> None: ...
     def forget_account(self, key: str) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
     def close(self) -> None: ...
@@ -96,6 +97,7 @@ class AccountRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.accounts: dict[str, Account] = {}
+        self._taken: set[int] = set()  # the id blocks of every account registered (kept, not recomputed)
 
     def authenticate(
         self, key: str | None, secret: str | None, create: Callable[[str, str], Account]
@@ -131,17 +133,22 @@ class AccountRegistry:
         return self._free_block(1 + derive_seed(self.settings.seed, "account", key) % 900, reserved)
 
     def _free_block(self, slot: int, reserved: Iterable[int] = ()) -> int:
-        taken = {b for a in self.accounts.values() for b in (a.id_base, *a.blocks)} | set(reserved)
+        taken, held = self._taken, set(reserved)
         for _ in range(ID_BLOCKS):
-            if slot * ID_BLOCK not in taken:
+            if slot * ID_BLOCK not in taken and slot * ID_BLOCK not in held:
                 return slot * ID_BLOCK
             slot = slot % ID_BLOCKS + 1
         raise StoreError("Every block of ids is in use: this server cannot hand out more ids.")
 
     def own(self, account: Account) -> Account:
         """Register the account and let it draw further id blocks (after creating or restoring it)."""
-        account.allocate = lambda: self._free_block(
-            ((account.blocks or [account.id_base])[-1] // ID_BLOCK) + 1
-        )
+
+        def allocate() -> int:
+            block = self._free_block(((account.blocks or [account.id_base])[-1] // ID_BLOCK) + 1)
+            self._taken.add(block)
+            return block
+
+        account.allocate = allocate
+        self._taken.update((account.id_base, *account.blocks))
         self.accounts[account.key] = account
         return account

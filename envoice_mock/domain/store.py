@@ -102,25 +102,22 @@ class Store(Documents):
             self.log.quiet = False
             self.journal = journal
 
-    def adopt(self, account: Account, shares: dict[str, tuple[str, str, int]]) -> Account:
-        """Take in an account seeded elsewhere (off the event loop) with its share tokens."""
+    def adopt(
+        self, account: Account, shares: dict[str, tuple[str, str, int]], encoded: Any = None
+    ) -> Account:
+        """Take in an account seeded elsewhere (off the event loop) with its share tokens, and
+        what the journal writes of it when that was encoded there too."""
         if account.key in self.accounts:
             return self.accounts[account.key]
         self.own(account)
         self.shares.update(shares)
-        self.persist_new(account)
+        self.persist_new(account, encoded)
         return account
 
-    def persist_new(self, account: Account) -> None:
+    def persist_new(self, account: Account, encoded: Any = None) -> None:
         """Write a newly seeded account to the journal in one commit."""
         if self.journal:
-            with self.journal.transaction():
-                self.journal.save_account(account)
-                for kind, rows in account.tables.items():
-                    for row in rows.values():
-                        self.journal.save_object(account, kind, row)
-                for act in account.activities:
-                    self.journal.save_activity(account, act)
+            self.journal.save_new_account(account, encoded)
 
     def reset(self, account: Account) -> Account:
         """Throw away an account's data and seed it afresh (in one commit).

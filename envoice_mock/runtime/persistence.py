@@ -43,6 +43,18 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# An account's rows as the journal stores them: ([(kind, id, body)], [(activity id, body)]).
+EncodedAccount = tuple[list[tuple[str, int, str]], list[tuple[int, str]]]
+
+
+def encode_account(account: Account) -> EncodedAccount:
+    """An account's rows and activities as the journal writes them (the JSON of each)."""
+    objects = [
+        (kind, row["Id"], _dumps(row)) for kind, rows in account.tables.items() for row in rows.values()
+    ]
+    return objects, [(act["Id"], _dumps(act)) for act in account.activities]
+
+
 class SqliteJournal:
     """Write-through persistence of the store and the webhook engine."""
 
@@ -120,6 +132,20 @@ class SqliteJournal:
         self._write(
             "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)", (account.key, kind, obj["Id"], _dumps(obj))
         )
+
+    def save_new_account(self, account: Account, encoded: EncodedAccount | None = None) -> None:
+        """Write a new account whole (its rows and activities) in one commit; `encoded` is what
+        `encode_account` made of it (elsewhere: a seeding process), or None to encode it here."""
+        objects, activities = encoded or encode_account(account)
+        key = account.key
+        with self.transaction():
+            self.save_account(account)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)", [(key, *row) for row in objects]
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO activities VALUES (?, ?, ?)", [(key, *row) for row in activities]
+            )
 
     def delete_object(self, account: Account, kind: str, obj_id: int) -> None:
         """Remove one row."""
