@@ -49,7 +49,8 @@ def check_text(value: Any, path: str = "") -> None:
     if isinstance(value, str):
         problem = unstorable(value)
         if problem:
-            raise ApiFault(400, "InvalidCharacter", problem, field=path or "body")
+            # The path may itself hold the character (a key): shown replaced, so the fault can be sent.
+            raise ApiFault(400, "InvalidCharacter", problem, field=_UNSTORABLE.sub("\ufffd", path) or "body")
     elif isinstance(value, dict):
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)

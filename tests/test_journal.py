@@ -117,3 +117,13 @@ def test_the_plugin_asserts_calls_like_wiremock_verify(envoice: MockAccount) -> 
     (call,) = envoice.requests(method="POST", path="/api/invoice/sendtoclient")
     assert call["Json"] == {"Id": invoice["Id"]} and call["Status"] == 200
     assert len(envoice.requests()) == 2 and envoice.requests(status="4xx") == []
+
+
+def test_a_refused_body_with_unstorable_text_can_still_be_read_back(client: TestClient) -> None:
+    for raw in (b'{"Title":"\\ud800"}', b'{"Title":"a\\u0000b"}', b'{"Ti\\udfff":"x"}'):
+        refused = client.post("/api/worktype/new", content=raw, headers={"content-type": "application/json"})
+        assert refused.status_code == 400
+        entry = journal(client, pageSize=1)["Result"][0]
+        assert entry["Status"] == 400
+        assert entry["Body"] == raw.decode()
+        assert entry["Json"] is None  # what cannot be stored is not shown parsed either

@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from envoice_mock.api.events import EventBus
 from envoice_mock.api.sent import SentStatus
+from envoice_mock.faults import ApiFault
+from envoice_mock.inputs import check_text
 
 LIMIT = 1000  # entries kept per account (the oldest are dropped first)
 BODY_CAP = 16 * 1024  # request bytes kept per entry
@@ -61,7 +63,8 @@ class Entry:
         if text:
             try:
                 parsed = json.loads(text)
-            except ValueError:
+                check_text(parsed)  # a refused body may hold text no answer can carry
+            except (ValueError, RecursionError, ApiFault):
                 parsed = None
         return {
             "Id": self.id,
