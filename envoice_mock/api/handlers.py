@@ -98,7 +98,7 @@ def act_details(call: Call) -> Reply:
 
 def act_create(call: Call) -> Reply:
     """Create a row; answer its id or its view."""
-    row = call.store.create(call.account, _kind(call), call.body)
+    row = call.store.create(call.account, _kind(call), call.body, owned=True)  # a fresh coerced body
     return Reply(row["Id"] if call.op.returns == "id" else _view(call, row))
 
 

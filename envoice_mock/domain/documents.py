@@ -130,11 +130,15 @@ class Documents(Ledger):
 
     # --- writing ------------------------------------------------------------------------
     @atomic
-    def create(self, account: Account, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Validate references, fill defaults and amounts, store, record `created`."""
+    def create(
+        self, account: Account, kind: str, data: dict[str, Any], *, owned: bool = False
+    ) -> dict[str, Any]:
+        """Validate references, fill defaults and amounts, store, record `created`. `owned`: the
+        data were built for this call and nobody else holds them (a request's coerced body), so
+        the row may take them over instead of a copy."""
         res = self.spec.resources[kind]
         data = {k: v for k, v in data.items() if v is not None}
-        row = {**clone(res.defaults), **clone(data)}
+        row = {**clone(res.defaults), **(data if owned else clone(data))}
         row.pop("Id", None)
         check_references(account, res, row, self.ref_index)
         if res.number and row.get("Number"):

@@ -196,6 +196,9 @@ def values_at(obj: Any, parts: list[str], prefix: str = "") -> Iterable[tuple[st
 
 def clone(value: Any) -> Any:
     """A deep copy of JSON-like data (dicts, lists, scalars), faster than copy.deepcopy."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or value is None:
+        return value
     if isinstance(value, dict):
         return {k: clone(v) for k, v in value.items()}
     if isinstance(value, list):
