@@ -15,7 +15,7 @@ import hmac
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,7 +44,7 @@ class Entry:
     method: str
     path: str
     query: bytes
-    headers: list[tuple[bytes, bytes]]
+    headers: Sequence[tuple[bytes, bytes]]
     body: bytes
     body_size: int
     status: int
@@ -96,7 +96,21 @@ class Entry:
         }
 
 
-def redact(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+class Summary:
+    """An entry's event body, built when a reader first wants it (a closure would leave four
+    objects per request for the garbage collector to walk; this leaves one)."""
+
+    __slots__ = ("entry", "stamp")
+
+    def __init__(self, entry: Entry, stamp: Callable[[float], str]) -> None:
+        self.entry = entry
+        self.stamp = stamp
+
+    def __call__(self) -> dict[str, Any]:
+        return self.entry.summary(self.stamp)
+
+
+def redact(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     """Headers as a dict (repeats joined), with secrets replaced by a marker."""
     out: dict[str, str] = {}
     for name, value in headers:
@@ -207,7 +221,7 @@ class CallNotes:
             scope["method"],
             scope["path"],
             scope.get("query_string", b""),
-            headers,
+            tuple(headers),  # a tuple of tuples of bytes: the collector stops tracking it
             body[:BODY_CAP],
             size,
             status or 500,
@@ -215,8 +229,7 @@ class CallNotes:
             answer[:ANSWER_CAP],
         )
         self.journal.add(account, entry)
-        stamp = self.journal.stamp
-        self.bus.publish(account, "request", lambda: entry.summary(stamp))
+        self.bus.publish(account, "request", Summary(entry, self.journal.stamp))
 
 
 class JournalMiddleware:
