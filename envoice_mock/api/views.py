@@ -3,8 +3,10 @@
 A page of 20 invoices rendered afresh after every write cost ~55 us, though the write touched
 one of them at most. Each rendered view is kept with its row's stamp (`Documents.view_stamp`:
 when the row and the rows it joins last changed, and its activity log's length and ends);
-the next request for the same view renders only if the stamp moved. The newest
-`LIMIT` views of an account are kept; rendered values are shared, so nobody may change them.
+the next request for the same view renders only if the stamp moved. The newest `LIMIT` views
+(of all accounts together) are kept, each with its account: an account that was reset is a
+new object, and none of the old one's views can pass for its own. Rendered values are
+shared, so nobody may change them.
 """
 
 from __future__ import annotations
@@ -15,21 +17,21 @@ from envoice_mock.domain.accounts import Account
 from envoice_mock.domain.schema import Renderer
 from envoice_mock.domain.store import Store
 
-LIMIT = 4096  # rendered views kept per account
+LIMIT = 20_000  # rendered views kept, of all accounts together
 
 
 def rendered_view(
     store: Store, account: Account, renderer: Renderer, kind: str, row: dict[str, Any], model: str
 ) -> Any:
     """The row's view as `model`, rendered in the renderer's enum style (or remembered)."""
-    key = (kind, row.get("Id"), model, renderer.enum_style)
+    key = (account.key, kind, row.get("Id"), model, renderer.enum_style)
     stamp = store.view_stamp(account, kind, row, model)
-    memo = account.views
+    memo = store.views
     hit = memo.get(key)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
+    if hit is not None and hit[0] is account and hit[1] == stamp:
+        return hit[2]
     value = renderer.render(model, store.view(account, kind, row, model))
     if hit is None and len(memo) >= LIMIT:
         del memo[next(iter(memo))]  # the oldest remembered
-    memo[key] = (stamp, value)
+    memo[key] = (account, stamp, value)
     return value

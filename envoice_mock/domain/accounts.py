@@ -60,8 +60,6 @@ class Account:
     # The version at which each row last changed ((kind, id) -> version; Ledger.save keeps it):
     # with it, a row's rendered view is known to be current (Documents.view_stamp).
     stamps: dict[tuple[str, Any], int] = field(default_factory=dict, repr=False, compare=False)
-    # Rendered views of rows, each kept with the stamp it was rendered at (api/views.py).
-    views: dict[tuple[Any, ...], tuple[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def next_id(self, sequence: str) -> int:
         """The next id of a sequence (ids of different accounts never meet): in the account's

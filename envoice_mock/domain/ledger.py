@@ -38,6 +38,8 @@ class Ledger:
         self.ref_index["gateways"] = {g["Name"]: g for g in spec.reference.get("gateways", [])}
         self._now_override: datetime | None = None
         self.unit = UnitOfWork(self)
+        # Rendered views of rows, remembered while unchanged (api/views.py keeps it bounded).
+        self.views: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     @property
     def accounts(self) -> dict[str, Account]:
