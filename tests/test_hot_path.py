@@ -326,3 +326,20 @@ def test_a_reset_account_forgets_its_remembered_views(client: TestClient) -> Non
     client.post("/_mock/reset")
     gone = client.get(f"/api/invoice/details?id={invoice['Id']}")
     assert gone.status_code == 404
+
+
+def test_a_remembered_view_is_encoded_once_and_answers_the_same_bytes(client: TestClient) -> None:
+    from envoice_mock.api.codecs import encode_json
+    from envoice_mock.api.views import RenderedView
+
+    view = RenderedView({"Id": 1, "Name": "é", "Items": [{"Cost": 1.5}]})
+    assert view.json is None
+    first = encode_json({"Result": [view, view]})
+    assert view.json == b'{"Id":1,"Name":"\xc3\xa9","Items":[{"Cost":1.5}]}'
+    assert first == b'{"Result":[' + view.json + b"," + view.json + b"]}"
+    page = client.get("/api/invoice/all?pageSize=5")
+    again = client.get("/api/invoice/all?pageSize=5", headers={"accept": "application/json, */*"})
+    assert page.content == again.content  # the second answer is built from remembered views
+    assert json.loads(page.content) == json.loads(json.dumps(page.json()))
+    as_xml = client.get("/api/invoice/all?pageSize=5", headers={"accept": "application/xml"})
+    assert as_xml.text.count("<Item>") >= 5

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from envoice_mock.api.views import RenderedView
 from envoice_mock.domain.schema import RenderedLog
 from envoice_mock.faults import ApiFault
 from envoice_mock.inputs import NOT_FAST, ascii_int, check_text, loads, loads_fast
@@ -147,10 +148,15 @@ _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 def _as_json(value: Any) -> Any:
-    """What orjson is handed for a subclass of a JSON type: a rendered activity log's JSON as
-    it stands (encoded once, when it was rendered), anything else as its plain base type."""
+    """What orjson is handed for a subclass of a JSON type: the JSON of a rendered activity log
+    or of a remembered view as it stands (each encoded once), anything else as its plain base
+    type."""
     if isinstance(value, RenderedLog):
         return list(value) if value.json is None else orjson.Fragment(value.json)
+    if isinstance(value, RenderedView):
+        if value.json is None:
+            value.json = orjson.dumps(dict(value), default=_as_json, option=_JSON_OPTIONS)
+        return orjson.Fragment(value.json)
     base: type[Any]
     for base in (str, int, float, list, dict):
         if isinstance(value, base):

@@ -20,6 +20,17 @@ from envoice_mock.domain.store import Store
 LIMIT = 20_000  # rendered views kept, of all accounts together
 
 
+class RenderedView(dict[str, Any]):
+    """A remembered rendered view (shared: not to be changed). Its JSON is encoded once, the
+    first time an answer carries it, and kept in `json` (api/codecs.py splices it in)."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        super().__init__(value)
+        self.json: bytes | None = None
+
+
 def rendered_view(
     store: Store, account: Account, renderer: Renderer, kind: str, row: dict[str, Any], model: str
 ) -> Any:
@@ -30,7 +41,7 @@ def rendered_view(
     hit = memo.get(key)
     if hit is not None and hit[0] is account and hit[1] == stamp:
         return hit[2]
-    value = renderer.render(model, store.view(account, kind, row, model))
+    value = RenderedView(renderer.render(model, store.view(account, kind, row, model)))
     if hit is None and len(memo) >= LIMIT:
         del memo[next(iter(memo))]  # the oldest remembered
     memo[key] = (account, stamp, value)
