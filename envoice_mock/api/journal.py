@@ -206,13 +206,24 @@ class CallNotes:
         return key
 
     def note(
-        self, scope: Scope, body: bytes, size: int, status: int, duration_ms: float, answer: bytes
+        self,
+        scope: Scope,
+        body: bytes,
+        size: int,
+        status: int,
+        duration_ms: float,
+        answer: bytes,
+        account: str | None = None,
     ) -> None:
-        """Journal one answered API call under the account it authenticated as (if any):
-        the first BODY_CAP bytes of its `size`-byte body, the first ANSWER_CAP of the answer.
-        The dashboard's own reads are not journaled."""
+        """Journal one answered API call under the account it authenticated as (if any; given
+        as `account` when the caller already checked): the first BODY_CAP bytes of its
+        `size`-byte body, the first ANSWER_CAP of the answer. The dashboard's own reads are not
+        journaled."""
         headers = scope["headers"]
-        account = None if (UI_HEADER, b"1") in headers else self.account_of(headers)
+        if (UI_HEADER, b"1") in headers:
+            return
+        if account is None:
+            account = self.account_of(headers)
         if account is None:
             return
         entry = Entry(

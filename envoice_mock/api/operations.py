@@ -58,7 +58,7 @@ class LeanRequest:
     """What an operation reads of a request: headers (lower-case names, the first of a repeated
     one), the query string, and the body."""
 
-    __slots__ = ("headers", "query_string", "receive", "received", "size")
+    __slots__ = ("account", "headers", "query_string", "receive", "received", "size")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         headers: dict[str, str] = {}
@@ -71,6 +71,7 @@ class LeanRequest:
         self.receive = receive
         self.received: list[bytes] = []  # the body's chunks read so far (for the journal)
         self.size = 0
+        self.account: str | None = None  # the key it authenticated as, once it has
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; ClientGone when the client disconnects first."""
@@ -139,6 +140,7 @@ def make_endpoint(op: Operation, runtime: Runtime) -> Endpoint:
         headers = request.headers
         try:
             account = account_of(store, headers.get("x-auth-key"), headers.get("x-auth-secret"))
+            request.account = account.key
             store.sweep_overdue(account)
             if cacheable:
                 key = (
@@ -221,7 +223,7 @@ class Operations:
             received = request.received
             raw = received[0] if len(received) == 1 else b"".join(received)
             duration_ms = (time.perf_counter() - started) * 1000
-            notes.note(scope, raw, request.size, status, duration_ms, body[:ANSWER_CAP])
+            notes.note(scope, raw, request.size, status, duration_ms, body[:ANSWER_CAP], request.account)
 
 
 class OperationFront:
