@@ -93,6 +93,10 @@ def loads(text: str) -> Any:
 _DIGIT_MAP = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digits -> "1", else "0"
 _LONG_NUMBER = b"1" * 19
 NOT_FAST = object()
+# orjson reads nesting to depth 1024, `loads` only as deep as Python's recursion limit allows
+# from where it is called: a body with more opening brackets than this (a bound on its depth)
+# is left to `loads`, so both always give the same answer.
+MAX_FAST_BRACKETS = 512
 
 
 def loads_fast(raw: bytes) -> Any:
@@ -101,6 +105,8 @@ def loads_fast(raw: bytes) -> Any:
     deep nesting, a long integer, an escape or an unstorable character. Then `loads` and
     `check_text` decide, with their messages; on every body this answers, they agree."""
     if b"\\" in raw or b"\xef\xbf" in raw or _LONG_NUMBER in raw.translate(_DIGIT_MAP):
+        return NOT_FAST
+    if raw.count(b"[") + raw.count(b"{") > MAX_FAST_BRACKETS:
         return NOT_FAST
     try:
         return orjson.loads(raw)

@@ -26,11 +26,18 @@ MAX_XML_DEPTH = 64
 def decode_body(raw: bytes, content_type: str) -> Any:
     """Decode a request body by its media type; ApiFault(400/415) when it cannot be read or
     carries text that cannot be stored (400 naming the field)."""
-    if content_type.startswith("application/json") and (data := loads_fast(raw)) is not NOT_FAST:
+    if _plain_json(content_type) and (data := loads_fast(raw)) is not NOT_FAST:
         return data
     data = _decode(raw, content_type)
     check_text(data)
     return data
+
+
+def _plain_json(content_type: str) -> bool:
+    """Whether a content type is plainly `application/json` (parameters allowed): what the fast
+    decoder may read. Any other spelling (`text/json`, `+json`, upper case) goes the careful
+    way, and `application/jsonp` and the like are no JSON at all."""
+    return content_type == "application/json" or content_type.startswith("application/json;")
 
 
 def _int_body(text: str) -> int | None:
