@@ -22,6 +22,7 @@ from datetime import datetime
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from envoice_mock.api.credentials import credentials
 from envoice_mock.domain.store import Store
 from envoice_mock.runtime.seed_workers import BrokenProcessPool, Seeded, SeedPool, seed_privately
 
@@ -55,13 +56,9 @@ class AccountFactory:
         await asyncio.shield(task)
 
     async def ensure_for(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
-        """`ensure` the account named by a request's raw x-auth-key / x-auth-secret headers."""
-        key = secret = None
-        for name, value in headers:
-            if name == b"x-auth-key":
-                key = value.decode("latin-1")
-            elif name == b"x-auth-secret":
-                secret = value.decode("latin-1")
+        """`ensure` the account named by a request's raw x-auth-key / x-auth-secret headers (the
+        first of each, as authentication reads them)."""
+        key, secret = credentials(headers)
         if key and secret:
             await self.ensure(key, secret)
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from envoice_mock.api.credentials import credentials
 from envoice_mock.api.events import EventBus
 from envoice_mock.api.sent import SentStatus
 from envoice_mock.faults import ApiFault
@@ -191,13 +192,7 @@ class CallNotes:
 
     def account_of(self, headers: list[tuple[bytes, bytes]]) -> str | None:
         """The key of the account these headers authenticate as, or None."""
-        key = secret = None
-        for name, value in headers:
-            lname = name.lower()
-            if lname == b"x-auth-key":
-                key = value.decode("latin-1")
-            elif lname == b"x-auth-secret":
-                secret = value.decode("latin-1")
+        key, secret = credentials(headers)
         if key is None or secret is None:
             return None
         account = self.store.accounts.get(key)

@@ -203,13 +203,22 @@ class Operations:
         return methods.get("GET" if method == "HEAD" else method)
 
     async def serve(
-        self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, notes: CallNotes | None = None
+        self,
+        endpoint: Endpoint,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        notes: CallNotes | None = None,
+        factory: AccountFactory | None = None,
     ) -> None:
         """Run an endpoint and send its answer (a 500 fault when it fails unexpectedly); with
-        `notes`, journal the call."""
+        `factory`, first seed the account the call names if it is new (a seeding that fails is
+        such a 500 too); with `notes`, journal the call."""
         started = time.perf_counter()
         request = LeanRequest(scope, receive)
         try:
+            if factory is not None:
+                await factory.ensure_for(scope["headers"])
             status, headers, body = await endpoint(request)
         except ClientGone:
             return
@@ -242,9 +251,8 @@ class OperationFront:
         if scope["type"] == "http":
             endpoint = self.operations.find(normal_path(scope["path"]), scope["method"])
             if endpoint is not None:
-                if self.factory.store.settings.any_key:
-                    await self.factory.ensure_for(scope["headers"])
-                await self.operations.serve(endpoint, scope, receive, send, self.notes)
+                factory = self.factory if self.factory.store.settings.any_key else None
+                await self.operations.serve(endpoint, scope, receive, send, self.notes, factory)
                 return
         await self.app(scope, receive, send)
 
