@@ -32,7 +32,8 @@ GROWTH = 8  # under load, a full collection once the frozen objects may have gro
 
 
 class GcPacer:
-    """Freezes the survivors of every collection; collects fully as the frozen heap doubles."""
+    """Freezes the survivors of every collection; collects fully when idle, or once the frozen heap
+    may have grown `growth`-fold."""
 
     def __init__(self, young: int = YOUNG, idle_ticks: int = IDLE_TICKS, growth: int = GROWTH) -> None:
         self.young = young
