@@ -130,3 +130,64 @@ def test_connections_that_never_finish_a_request_are_closed() -> None:
         assert server.client.get("/_mock/health").status_code == 200
     finally:
         server.stop()
+
+
+def raw_request(method: str, path: str, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request with the sandbox credentials, as bytes."""
+    head = (
+        f"{method} {path} HTTP/1.1\r\nhost: x\r\nx-auth-key: {AUTH['x-auth-key']}\r\n"
+        f"x-auth-secret: {AUTH['x-auth-secret']}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def answers_on(sock: socket.socket, count: int, timeout: float) -> list[int]:
+    """The statuses of the next `count` answers on a socket (fewer if it closes first)."""
+    sock.settimeout(timeout)
+    got = b""
+    with contextlib.suppress(OSError):
+        while got.count(b"HTTP/1.1 ") < count or not got.endswith((b"}", b"]")):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    return [int(part[:3]) for part in got.split(b"HTTP/1.1 ")[1:]]
+
+
+def test_a_pipelined_request_that_takes_longer_than_the_request_timeout_is_answered() -> None:
+    # The request deadline is for receiving a request; once it is all here, the application may
+    # take its time, even when it waited behind another in a pipeline.
+    with RawReceiver.running("hang") as receiver:
+        server = ServerProcess("--request-timeout", "0.5s", "--delivery-timeout", "1.5s")
+        try:
+            server.client.post("/_mock/webhooks", json={"Url": receiver.url}).raise_for_status()
+            invoice = server.client.get("/api/invoice/all", params={"pageSize": 1}).json()["Result"][0]["Id"]
+            parts = urlsplit(server.url)
+            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as sock:
+                sock.sendall(  # the viewing's webhook hangs; settle waits for that attempt
+                    raw_request("POST", f"/_mock/invoice/{invoice}/view")
+                    + raw_request("POST", "/_mock/deliveries/settle", b"{}")
+                )
+                started = time.monotonic()
+                assert answers_on(sock, 2, timeout=10) == [200, 200]
+                assert time.monotonic() - started > 1.0  # the hung receiver held the second one
+        finally:
+            server.stop()
+
+
+def test_a_connection_kept_busy_longer_than_the_timeouts_stays_open_and_an_idle_one_closes() -> None:
+    server = ServerProcess("--request-timeout", "0.5s")
+    try:
+        parts = urlsplit(server.url)
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as sock:
+            started = time.monotonic()
+            served = 0
+            while time.monotonic() - started < 1.5 and served < 100_000:  # three request timeouts
+                sock.sendall(raw_request("GET", "/api/general/currencies"))
+                assert answers_on(sock, 1, timeout=5) == [200]
+                served += 1
+            assert closed_by_server(sock, timeout=5)  # idle now: closed by the deadline
+            assert time.monotonic() - started < 1.5 + 5
+    finally:
+        server.stop()

@@ -78,15 +78,27 @@ class HeadWithBody:
 
 
 class DeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, closing connections that do not finish a request in time."""
+    """uvicorn's HTTP protocol, closing connections that do not finish a request in time, or
+    that stay idle past the keep-alive timeout after an answer.
+
+    Both limits are kept as times on the connection and checked by one timer, re-armed only
+    when it fires (or when a limit falls before it): a timer started and cancelled for every
+    request (uvicorn's keep-alive timer, and ours) was 6-8% of the server's time under load."""
 
     request_timeout = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request."""
         super().connection_made(transport)
-        self._deadline: asyncio.TimerHandle | None = None
-        self._arm()
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle_until: float | None = None  # keep-alive: closed if nothing arrives by then
+        self._due: float | None = None  # the request under way must be complete by then
+        self._arm(self.loop.time() + self.request_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        """Something arrived: the connection is not idle."""
+        self._idle_until = None
+        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         """A new response cycle: it writes through a HeadWithBody."""
@@ -97,34 +109,51 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         """The request is all here: the application may take its time."""
-        self._disarm()
+        self._due = None
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        """Answered: the next request (on a kept-alive connection) gets its own deadline."""
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()
+        """Answered: the next request gets its own deadline, and an idle connection is closed
+        after the keep-alive timeout (uvicorn's own timer is not started)."""
+        now = self.loop.time()
+        if self.pipeline or self.transport.is_closing():
+            super().on_response_complete()  # the next pipelined request starts (no keep-alive wait)
+        else:
+            self.server_state.total_requests += 1
+            self._unset_keepalive_if_required()
+            self.flow.resume_reading()
+            self._idle_until = now + self.timeout_keep_alive
+        cycle = self.cycle  # the newest request read: answered, or still arriving, or waiting
+        if not self.transport.is_closing() and (cycle is None or cycle.response_complete or cycle.more_body):
+            self._arm(now + self.request_timeout)  # not for a request all here, waiting its turn
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Gone: no deadline to keep."""
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(self.request_timeout, self._expire)
+    def _arm(self, due: float) -> None:
+        self._due = due
+        first = due if self._idle_until is None else min(due, self._idle_until)
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= first:
+                return  # it fires first and re-arms for what is left then
+            timer.cancel()
+        self._timer = self.loop.call_at(first, self._check)
 
-    def _disarm(self) -> None:
-        deadline = getattr(self, "_deadline", None)
-        if deadline is not None:
-            deadline.cancel()
-            self._deadline = None
-
-    def _expire(self) -> None:
-        self._deadline = None
-        if not self.transport.is_closing():
+    def _check(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        limits = [t for t in (self._due, self._idle_until) if t is not None]
+        if any(t <= now for t in limits):
             self.transport.close()
+        elif limits:
+            self._timer = self.loop.call_at(min(limits), self._check)
 
 
 def deadline_protocol(request_timeout: float) -> type[DeadlineProtocol]:
