@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -98,8 +99,9 @@ def _app() -> Starlette:
 
 
 @pytest.fixture
-def served() -> Iterator[int]:
-    server = MockServer(_app(), build_runtime(Settings()), log_config=None, access_log=False)
+def served(request: pytest.FixtureRequest) -> Iterator[int]:
+    options = getattr(request, "param", {})
+    server = MockServer(_app(), build_runtime(Settings()), log_config=None, access_log=False, **options)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -134,3 +136,17 @@ def test_real_answers_are_whole(served: int) -> None:
     assert empty.startswith(b"HTTP/1.1 204")
     streamed = _exchange(served, b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n", b"0\r\n\r\n")
     assert streamed.startswith(b"HTTP/1.1 200") and b"late" in streamed
+
+
+@pytest.mark.parametrize("served", [{"timeout_keep_alive": 0.3}], indirect=True)
+def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(served: int) -> None:
+    # The request deadline (10 s) is far off: what closes it is the keep-alive timeout alone.
+    with socket.create_connection(("127.0.0.1", served), timeout=5) as conn:
+        conn.sendall(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+        answered = time.monotonic()
+        data = b""
+        while chunk := conn.recv(65536):  # the answer, then the end of the connection
+            data += chunk
+        closed_after = time.monotonic() - answered
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"hello")
+    assert 0.2 < closed_after < 3
