@@ -129,6 +129,16 @@ BAD = {
         "name: x\ndescription: d\nsteps: [{say: hi}]\ncolour: red\n",
         ":1: unknown top-level key(s): colour",
     ),
+    # A list item that is not a mapping has no line of its own in YAML's mappings: it is still
+    # reported on its own line, not on the file's first.
+    "bare step": (
+        "name: x\ndescription: d\nsteps:\n  - say: hi\n  - frobnicate\n",
+        ":5: a step is a mapping",
+    ),
+    "bare expectation": (
+        "name: x\ndescription: d\nsteps: [{say: hi}]\nexpect:\n  - all_delivered: true\n  - all_delivered\n",
+        ":6: an expectation is one of",
+    ),
 }
 
 
