@@ -140,7 +140,7 @@ class Settings:
     clock_start: datetime | None = None
     clock_speed: float = 1.0
     max_body_bytes: int = 1024 * 1024
-    max_accounts: int = 5000  # accounts --any-key may create in all (limits.DEFAULT_MAX_ACCOUNTS)
+    max_accounts: int = 5000  # all the server holds, sandbox-key too (limits.DEFAULT_MAX_ACCOUNTS)
     log_level: str = "info"
     log_format: str = "text"
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from envoice_mock.faults import ApiFault
 
 MAX_CLOCK_ADVANCE = 100 * 365 * 86400.0  # virtual seconds a clock may be moved in total
-DEFAULT_MAX_ACCOUNTS = 5000  # accounts --any-key may create (--max-accounts)
+DEFAULT_MAX_ACCOUNTS = 5000  # accounts the server holds, sandbox-key too (--max-accounts)
 MAX_CHAOS_RULES = 50  # active chaos rules per account
 MAX_DUPLICATE_COPIES = 10  # copies of one delivery
 MAX_CHAOS_COUNT = 1000  # attempts, activities or deliveries one chaos rule (or replay) may affect

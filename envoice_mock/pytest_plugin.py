@@ -39,6 +39,9 @@ class MockServer:
         """Base URL."""
         return self.server.url
 
+    def __repr__(self) -> str:
+        return f"MockServer(url={self.url!r})"  # the runtime's own repr runs to some 70,000 characters
+
 
 @dataclass
 class MockAccount:

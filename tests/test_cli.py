@@ -213,3 +213,10 @@ def test_a_delivery_record_the_log_cannot_read_does_not_stop_deliveries(
         }
     )
     assert "webhook wh http://127.0.0.1:1/ is now retrying (was healthy)" in caplog.text
+
+
+def test_max_accounts_help_counts_every_account_as_the_limit_does() -> None:
+    """The limit counts every account the server holds (sandbox-key too), so --max-accounts 2
+    leaves --any-key one new account: the help must not say --any-key may create N."""
+    text = " ".join(cli("serve", "--help").stdout.split())
+    assert "how many accounts the server holds in all, sandbox-key included (default 5000" in text

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from openapi_spec_validator import validate
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from envoice_mock.api.app import create_app
@@ -92,3 +95,20 @@ def test_an_unknown_enum_style_is_refused_on_the_description_too(client: TestCli
         assert response.status_code == 400, response.text
         assert response.json()["IsFaulted"] is True
     assert client.get("/openapi.json", params={"enumStyle": "int"}).status_code == 200
+
+
+def test_every_control_route_served_is_described(spec: Spec) -> None:
+    """The other way round: nothing under /_mock/ (the dashboard's own pages aside) is served
+    without being in the description, so /docs lists the client events too."""
+    app = create_app(runtime=build_runtime(Settings(), spec=spec))
+    served = {
+        (method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
+        for route in app.routes
+        if isinstance(route, Route) and route.path.startswith("/_mock/")
+        if not route.path.startswith("/_mock/ui")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    doc = describe_api(spec)
+    described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops if p.startswith("/_mock/")}
+    assert served - described == set()

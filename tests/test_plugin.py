@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from envoice_mock.pytest_plugin import MockAccount
+from envoice_mock.pytest_plugin import MockAccount, MockServer
 from envoice_mock.sink import Sink
 
 
@@ -14,6 +14,12 @@ def test_envoice_gives_a_seeded_account(envoice: MockAccount) -> None:
     response = envoice.client.get("/api/invoice/all", params={"pageSize": 5})
     assert response.status_code == 200
     assert response.json()["Count"] == 5 and envoice.url.startswith("http://127.0.0.1:")
+
+
+def test_the_server_fixture_shows_as_its_url(envoice_server: MockServer) -> None:
+    """Printed, or shown by pytest -vv in a failed assertion, it is one line, not a dump of every
+    fixture and model of the runtime (some 70,000 characters)."""
+    assert repr(envoice_server) == f"MockServer(url={envoice_server.url!r})"
 
 
 def test_each_test_has_its_own_account(envoice: MockAccount) -> None:

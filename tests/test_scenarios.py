@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -57,6 +58,17 @@ def test_built_in_scenario_passes_against_the_sink(name: str, spec: Spec) -> Non
     # Attempts failed by chaos never leave the mock (the receiver "was down"); the rest arrive.
     assert arrivals and len(arrivals) == sum(1 for d in report.deliveries if "chaos:fail" not in d["Chaos"])
     assert all(a["SignatureValid"] for a in arrivals if a["Answered"] == 200)
+
+
+def test_the_format_example_of_the_scenarios_readme_passes(spec: Spec) -> None:
+    """scenarios/README.md opens with a whole story; copied into a file it runs and passes."""
+    readme = (DEFAULT_SCENARIOS / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", readme, re.S)
+    assert example is not None
+    scenario = parse_scenario(example.group(1), spec, where="my-story.yaml")
+    with Sink.running(secret=SECRET) as sink:
+        report = run(scenario, sink)
+    assert report.ok, [s for s in report.steps if not s["ok"]] or report.expectations
 
 
 def test_observable_from_outside(spec: Spec) -> None:
@@ -128,6 +140,16 @@ BAD = {
     "unknown key": (
         "name: x\ndescription: d\nsteps: [{say: hi}]\ncolour: red\n",
         ":1: unknown top-level key(s): colour",
+    ),
+    # A list item that is not a mapping has no line of its own in YAML's mappings: it is still
+    # reported on its own line, not on the file's first.
+    "bare step": (
+        "name: x\ndescription: d\nsteps:\n  - say: hi\n  - frobnicate\n",
+        ":5: a step is a mapping",
+    ),
+    "bare expectation": (
+        "name: x\ndescription: d\nsteps: [{say: hi}]\nexpect:\n  - all_delivered: true\n  - all_delivered\n",
+        ":6: an expectation is one of",
     ),
 }
 

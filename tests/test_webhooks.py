@@ -215,6 +215,23 @@ def test_clock_advance_makes_invoices_overdue_with_an_activity(sink: Sink) -> No
     assert json.loads(arrivals[-1]["Body"])["Activity"]["Type"] == 13  # Overdue
 
 
+def test_an_advance_stops_at_a_due_date_so_the_overdue_activity_is_dated_there(sink: Sink) -> None:
+    """An advance past a due date turns the invoice Overdue at that date, not at the advance's
+    end: its activity and the webhook body say 2024-03-15, as the seeded history would."""
+    with client_of(build_runtime(frozen())) as c:
+        c.post("/_mock/webhooks", json={"Url": sink.url})
+        invoice = new_invoice(c)  # due 2024-03-15; the clock is at 2024-03-01T12:00Z
+        c.post("/api/invoice/sendtoclient", json={"Id": invoice["Id"]})
+        advance(c, 30 * 86400)
+        assert c.get("/_mock/clock").json()["Now"] == "2024-03-31T12:00:00+00:00"
+        bodies = [json.loads(arrival["Body"]) for arrival in sink.wait_count(4)]
+    (body,) = [
+        b for b in bodies if b["Activity"]["InvoiceId"] == invoice["Id"] and b["Activity"]["Type"] == 13
+    ]
+    assert body["Activity"]["CreatedOn"] == "2024-03-15T00:00:00.0000000Z"
+    assert body["Timestamp"].startswith("2024-03-15T00:00:00")
+
+
 def test_slow_receiver_does_not_delay_the_api() -> None:
     with (
         Sink.running(secret=SECRET, behaviour=Behaviour(delay=3.0)) as slow,

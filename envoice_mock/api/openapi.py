@@ -66,6 +66,13 @@ CONTROL_PLANE: tuple[tuple[str, str, str, bool], ...] = (
         True,
     ),
     ("GET", "/_mock/scenarios/runs/{id}", "A background run and its report", False),
+    (
+        "POST",
+        "/_mock/{kind}/{id}/{event}",
+        "A client-side event on an invoice, estimation or order (kind): view, open, pay, mark-paid, "
+        'reject, remind, sign, open-attachment, pdf; pay takes {"gateway": "stripe", "amount": 10}',
+        True,
+    ),
 )
 
 

@@ -58,7 +58,7 @@ def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-accounts",
         type=MAX_ACCOUNTS,
-        help="how many accounts --any-key may create in all (default 5000; env ENVOICE_MOCK_MAX_ACCOUNTS)",
+        help="how many accounts the server holds in all, sandbox-key included (default 5000; env ENVOICE_MOCK_MAX_ACCOUNTS)",
     )
     p.add_argument(
         "--enum-style",

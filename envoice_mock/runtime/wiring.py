@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,9 @@ from envoice_mock.runtime.runs import ScenarioRuns
 from envoice_mock.spec import Spec, load_spec
 
 ENUM_STYLES = ("int", "string")
+# How far past a due date an advance stops, so that the date has passed there (a millisecond:
+# activities are dated in whole seconds, so the Overdue one shows the due date itself).
+DUE_MARGIN = 0.001
 
 
 class ResponseCache:
@@ -84,12 +88,30 @@ class Runtime:
         """Move one account's clock (or the server's) forward, stopping at every timer that falls
         due on the way, so retries, probes and due dates fire at their own instants, in order."""
         target = self.clock.seconds(account) + seconds
-        await self.webhooks.run_until_idle(
-            max_virtual=seconds, on_advance=lambda: self.sweep(account), account=account
-        )
-        self.clock.advance(max(0.0, target - self.clock.seconds(account)), account)
         self.sweep(account)
+        while True:
+            # The next stop: the account's next due date on the way (just past it: an invoice is
+            # Overdue once its due date has passed), or the end of the advance.
+            stop = min(target, self._next_due(account))
+            await self.webhooks.run_until_idle(
+                max_virtual=max(0.0, stop - self.clock.seconds(account)),
+                on_advance=lambda: self.sweep(account),
+                account=account,
+            )
+            self.clock.advance(max(0.0, stop - self.clock.seconds(account)), account)
+            self.sweep(account)
+            if stop >= target:
+                break
         await self.webhooks.settle_due(account)
+
+    def _next_due(self, account: str | None) -> float:
+        """When (on the clock's time line) the account's next unpaid invoice will have fallen
+        due; infinity when none is waiting (or for the server's own clock)."""
+        found = self.store.accounts.get(account) if account is not None else None
+        if found is None or not found.due_heap:
+            return math.inf
+        due_in = found.due_heap[0][0] - self.clock.now(account).timestamp()
+        return self.clock.seconds(account) + max(0.0, due_in) + DUE_MARGIN
 
     def close(self) -> None:
         """Release the state file (its lock too); idempotent."""

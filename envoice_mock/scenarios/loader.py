@@ -28,7 +28,7 @@ SETTINGS = ("retry_schedule", "probe_interval")
 
 
 class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that remembers the line of every mapping."""
+    """A YAML loader that remembers the line of every mapping and of every list item."""
 
 
 class LineDict(dict):  # type: ignore[type-arg]
@@ -43,7 +43,26 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     return mapping
 
 
+class LineList(list):  # type: ignore[type-arg]
+    """A list that knows the line each of its items started on (a bare `- word` has no other)."""
+
+    lines: list[int]
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
+    items = LineList(loader.construct_sequence(node, deep=True))
+    items.lines = [child.start_mark.line + 1 for child in node.value]
+    return items
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _item_lines(items: list[Any], fallback: int) -> list[int]:
+    """The line of each item of a list read from YAML (`fallback` where it is not known)."""
+    lines = getattr(items, "lines", None)
+    return lines if lines is not None and len(lines) == len(items) else [fallback] * len(items)
 
 
 @dataclass(frozen=True)
@@ -165,8 +184,7 @@ def _steps(steps_raw: Any, spec: Spec, top: int, problems: _Problems) -> list[St
         problems.add(top, "steps must be a non-empty list")
         return steps
     saved: set[str] = set()
-    for item in steps_raw:
-        line = getattr(item, "line", top)
+    for item, line in zip(steps_raw, _item_lines(steps_raw, top), strict=True):
         try:
             steps.append(_step(item, spec, saved, line))
         except Refused as exc:
@@ -213,8 +231,7 @@ def _expectations(raw: Any, top: int, problems: _Problems) -> list[tuple[str, An
         problems.add(top, "expect must be a list")
         return []
     out = []
-    for item in raw:
-        line = getattr(item, "line", top)
+    for item, line in zip(raw, _item_lines(raw, top), strict=True):
         try:
             out.append((*parse_expectation(item), line))
         except Refused as exc:
