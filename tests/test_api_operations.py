@@ -972,6 +972,21 @@ def test_enum_style_header_overrides_per_request(client: TestClient) -> None:
     assert ["Draft", "Paid", "Unpaid", "Overdue", "Void"][index] == named
 
 
+def test_a_client_events_status_follows_the_enum_style(int_client: TestClient) -> None:
+    invoice_id = _any_invoice_id(int_client)
+    ok(int_client.post("/api/invoice/changestatus", json={"Id": invoice_id, "Status": "Unpaid"}))
+    paid = ok(int_client.post(f"/_mock/invoice/{invoice_id}/pay", json={}))
+    assert paid["Status"] == 1  # InvoiceStatus.Paid, as every answer of an int-style server says it
+    named = int_client.post(f"/_mock/invoice/{invoice_id}/view", headers={"x-mock-enum-style": "string"})
+    assert ok(named)["Status"] == "Paid"
+    estimation_id = ok(int_client.get("/api/estimation/all"))["Result"][0]["Id"]
+    assert isinstance(ok(int_client.post(f"/_mock/estimation/{estimation_id}/view"))["Status"], int)
+    before = ok(int_client.get("/api/invoice/details", params={"id": invoice_id}))["Activities"]
+    refused = int_client.post(f"/_mock/invoice/{invoice_id}/view", headers={"x-mock-enum-style": "roman"})
+    assert refused.status_code == 400  # and nothing was recorded
+    assert ok(int_client.get("/api/invoice/details", params={"id": invoice_id}))["Activities"] == before
+
+
 def test_int_enum_values_are_accepted_in_requests(
     client: TestClient,
     new_invoice: Callable[..., dict[str, Any]],

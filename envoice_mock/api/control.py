@@ -164,6 +164,8 @@ async def client_event(request: Request) -> Response:
     if kind not in DOCUMENT_ID_FIELDS:
         raise ApiFault(404, "NotFound", f"No client events for {kind!r}.")
     body = await json_body(request)
+    # An unknown enum style is a 400 before anything is recorded.
+    renderer = runtime.renderer_for(request.headers.get("x-mock-enum-style"))
     store = runtime.store
     if event == "pay":
         row = store.pay(account, obj_id, gateway=body.get("gateway"), amount=_amount(body))
@@ -173,7 +175,10 @@ async def client_event(request: Request) -> Response:
         row = store.record_event(account, kind, obj_id, activity)
     else:
         raise ApiFault(404, "NotFound", f"Unknown client event {event!r}.")
-    return respond(request, {"Id": row["Id"], "Status": row.get("Status")})
+    status = row.get("Status")
+    if status is not None:  # in the enum style in force, as every other answer gives it
+        status = renderer.enum(f"{kind.title()}Status", status)
+    return respond(request, {"Id": row["Id"], "Status": status})
 
 
 def _amount(body: dict[str, Any]) -> float | None:
