@@ -28,6 +28,7 @@ class StateLock:
         real = state_file.resolve()
         self.path = real.with_name(real.name + ".lock")
         self._fds: list[int] = []
+        self._made_side = not self.path.exists()  # ours to remove if the file is refused
         if fcntl is None:
             return
         side = self._open(state_file, self.path, "its lock file")
@@ -67,8 +68,11 @@ class StateLock:
             return False
         return True
 
-    def release(self) -> None:
-        """Let another server have the file (idempotent)."""
+    def release(self, refused: bool = False) -> None:
+        """Let another server have the file (idempotent); `refused`: the file was not used, so
+        a lock file this lock created is removed too (nothing is left beside a refused file)."""
+        if refused and self._fds and self._made_side:
+            self.path.unlink(missing_ok=True)  # while still locked: no other server holds it
         for fd in self._fds:
             os.close(fd)  # closing a descriptor drops its flock
         self._fds = []

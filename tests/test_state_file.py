@@ -76,6 +76,7 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path, spec: Sp
         build_runtime(on_file(state), spec=spec)
     assert str(state) in str(caught.value) and "\n" not in str(caught.value)
     assert state.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite"]  # no lock file left beside it
 
 
 def test_a_truncated_state_file_is_refused_untouched(tmp_path: Path, spec: Spec) -> None:

@@ -64,7 +64,7 @@ class SqliteJournal:
         try:
             self.db = self._open()
         except BaseException:
-            self.lock.release()
+            self.lock.release(refused=True)
             raise
         self._depth = 0
 
