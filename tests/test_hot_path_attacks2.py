@@ -1,0 +1,81 @@
+"""More hostile requests against the hot path (api/operations.py and the caches behind it): each
+test failed before its fix."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from envoice_mock.api.app import create_app
+from envoice_mock.runtime.wiring import Runtime
+
+from .helpers import AUTH
+
+CLIENT = (
+    b'{"Name": "Late", "Email": "a@example.com", "ClientCurrencyId": 170, '
+    b'"ClientCountryId": 235, "UiLanguageId": 1}'
+)
+
+
+def scope_of(method: str, path: str, query: bytes = b"", *headers: tuple[bytes, bytes]) -> dict[str, Any]:
+    """An ASGI http scope with the default account's credentials."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in AUTH.items()] + list(headers),
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def call(
+    app: Any, scope: dict[str, Any], body: bytes = b"", gate: asyncio.Event | None = None
+) -> tuple[int, bytes]:
+    """Run one request through the ASGI app; its body waits for `gate` when one is given."""
+    answer: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        if gate is not None:
+            await gate.wait()
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] = answer.get("body", b"") + message.get("body", b"")
+
+    await app(scope, receive, send)
+    return answer["status"], answer["body"]
+
+
+def test_a_write_whose_body_arrives_after_a_reset_lands_in_the_account_as_it_is_now(runtime: Runtime) -> None:
+    app = create_app(runtime=runtime)
+    json_type = (b"content-type", b"application/json")
+
+    async def scenario() -> tuple[int, bytes, int, bytes]:
+        gate = asyncio.Event()
+        upload = asyncio.create_task(
+            call(app, scope_of("POST", "/api/client/new", b"", json_type), CLIENT, gate)
+        )
+        await asyncio.sleep(0)  # the write has authenticated and waits for its body
+        reset = await call(app, scope_of("POST", "/_mock/reset"))
+        assert reset[0] == 200
+        gate.set()
+        status, body = await upload
+        new_id = body.decode()
+        details = await call(app, scope_of("GET", "/api/client/details", f"id={new_id}".encode()))
+        return status, body, *details
+
+    created, new_id, found, details = asyncio.run(scenario())
+    assert created == 200, new_id
+    assert found == 200, details  # was 404: the client went to the account the reset threw away
+    assert b'"Late"' in details
+    assert runtime.errors == []
