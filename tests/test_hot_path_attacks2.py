@@ -79,3 +79,53 @@ def test_a_write_whose_body_arrives_after_a_reset_lands_in_the_account_as_it_is_
     assert found == 200, details  # was 404: the client went to the account the reset threw away
     assert b'"Late"' in details
     assert runtime.errors == []
+
+
+def test_a_payment_whose_body_arrives_after_a_reset_is_not_taken_on_the_thrown_away_account(
+    runtime: Runtime,
+) -> None:
+    app = create_app(runtime=runtime)
+    old = runtime.store.accounts["sandbox-key"]
+    unpaid = next(i for i, row in old.table("invoice").items() if row["Status"] in ("Unpaid", "Overdue"))
+    json_type = (b"content-type", b"application/json")
+
+    async def scenario() -> tuple[int, bytes]:
+        gate = asyncio.Event()
+        path = f"/_mock/invoice/{unpaid}/pay"
+        paying = asyncio.create_task(call(app, scope_of("POST", path, b"", json_type), b"{}", gate))
+        await asyncio.sleep(0)  # the payment has authenticated and waits for its body
+        assert (await call(app, scope_of("POST", "/_mock/reset")))[0] == 200
+        gate.set()
+        return await paying
+
+    status, body = asyncio.run(scenario())
+    fresh = runtime.store.accounts["sandbox-key"]
+    assert fresh is not old
+    assert unpaid not in fresh.table("invoice")
+    assert status == 404, body  # was 200: paid on the account the reset threw away
+    assert runtime.errors == []
+
+
+def test_a_webhook_whose_body_arrives_after_a_reset_gets_an_id_of_its_own(runtime: Runtime) -> None:
+    app = create_app(runtime=runtime)
+    json_type = (b"content-type", b"application/json")
+
+    async def scenario() -> list[Any]:
+        gate = asyncio.Event()
+        first = b'{"Url": "http://127.0.0.1:9/first"}'
+        late = asyncio.create_task(
+            call(app, scope_of("POST", "/_mock/webhooks", b"", json_type), first, gate)
+        )
+        await asyncio.sleep(0)  # the registration has authenticated and waits for its body
+        assert (await call(app, scope_of("POST", "/_mock/reset")))[0] == 200
+        gate.set()
+        answers = [await late]
+        second = b'{"Url": "http://127.0.0.1:9/second"}'
+        answers.append(await call(app, scope_of("POST", "/_mock/webhooks", b"", json_type), second))
+        answers.append(await call(app, scope_of("GET", "/_mock/webhooks")))
+        return answers
+
+    (s1, _), (s2, _), (listed, hooks) = asyncio.run(scenario())
+    assert (s1, s2, listed) == (201, 201, 200)
+    # Both stay registered: the second was given the first's id and replaced it.
+    assert b"/first" in hooks and b"/second" in hooks, hooks
