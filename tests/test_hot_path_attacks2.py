@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.testclient import TestClient
+
 from envoice_mock.api.app import create_app
 from envoice_mock.runtime.wiring import Runtime
 
@@ -129,3 +131,15 @@ def test_a_webhook_whose_body_arrives_after_a_reset_gets_an_id_of_its_own(runtim
     assert (s1, s2, listed) == (201, 201, 200)
     # Both stay registered: the second was given the first's id and replaced it.
     assert b"/first" in hooks and b"/second" in hooks, hooks
+
+
+def test_a_form_field_nested_past_the_recursion_limit_is_a_400_not_a_crash(client: TestClient) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for depth in (65, 3000):
+        body = ("Name" + "[a]" * depth + "=x").encode()
+        response = client.post("/api/client/new", content=body, headers=form)
+        assert response.status_code == 400, response.text[:300]  # was a 500 (RecursionError) at 3000
+        assert response.json()["ErrorMessages"][0]["Code"] == "MalformedBody"
+    shallow = client.post("/api/client/new", content=b"Name[a]=x", headers=form)
+    assert shallow.status_code == 400
+    assert shallow.json()["ErrorMessages"][0]["Code"] != "MalformedBody"  # deep enough is read
