@@ -21,6 +21,7 @@ JSON_TYPES = ("application/json", "text/json")
 FORM_TYPES = ("application/x-www-form-urlencoded",)
 XML_TYPES = ("application/xml", "text/xml")
 MAX_XML_DEPTH = 64
+MAX_FORM_DEPTH = 64  # name parts of a form field (Items[0].Cost has three)
 
 
 def decode_body(raw: bytes, content_type: str) -> Any:
@@ -90,6 +91,10 @@ def decode_form(text: str) -> Any:
         parts = [p for p in re.split(r"[.\[\]]+", key) if p != ""]
         if not parts:
             continue
+        if len(parts) > MAX_FORM_DEPTH:  # no model is this deep; deeper would exhaust the stack
+            raise ApiFault(
+                400, "MalformedBody", f"Form field names are nested more than {MAX_FORM_DEPTH} levels deep."
+            )
         node: Any = root
         for i, part in enumerate(parts):
             last = i == len(parts) - 1

@@ -31,6 +31,7 @@ from envoice_mock.inputs import check_text
 LIMIT = 1000  # entries kept per account (the oldest are dropped first)
 BODY_CAP = 16 * 1024  # request bytes kept per entry
 ANSWER_CAP = 2048  # response bytes kept per entry
+JSON_DEPTH = 64  # a body nested deeper is shown as text only (as deep XML bodies are refused)
 REDACTED = "<redacted>"
 UI_HEADER = b"x-envoice-mock-ui"  # the dashboard's own reads are not the account's calls
 SECRET_HEADERS = frozenset({b"x-auth-secret", b"authorization", b"cookie", b"proxy-authorization"})
@@ -65,6 +66,8 @@ class Entry:
             try:
                 parsed = json.loads(text)
                 check_text(parsed)  # a refused body may hold text no answer can carry
+                if nested_deeper(parsed, JSON_DEPTH):  # nor nesting the XML encoder cannot walk
+                    parsed = None
             except (ValueError, RecursionError, ApiFault):
                 parsed = None
         return {
@@ -109,6 +112,21 @@ class Summary:
 
     def __call__(self) -> dict[str, Any]:
         return self.entry.summary(self.stamp)
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether lists and objects in `value` nest more than `limit` levels deep (walked without
+    recursion, so any depth can be measured)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth >= limit:
+                return True
+            stack.extend((x, depth + 1) for x in item)
+    return False
 
 
 def redact(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:

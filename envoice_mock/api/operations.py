@@ -158,6 +158,11 @@ def make_endpoint(op: Operation, runtime: Runtime) -> Endpoint:
             body = None
             if op.body is not None:
                 raw = await request.body(settings.max_body_bytes)
+                if store.accounts.get(account.key) is not account:
+                    # Reset (or replaced) while the body was on its way: act on the account as
+                    # it is now, never on the one thrown away (its ids are handed out again).
+                    account = account_of(store, headers.get("x-auth-key"), headers.get("x-auth-secret"))
+                    store.sweep_overdue(account)
                 body = parse_body(op, raw, headers.get("content-type", "application/json"), runtime)
             call = Call(
                 op=op,
