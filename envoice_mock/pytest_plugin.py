@@ -22,7 +22,7 @@ from envoice_mock.api.app import create_app
 from envoice_mock.api.live import close_streams
 from envoice_mock.config import Settings, data_dirs_from_env
 from envoice_mock.runtime.wiring import Runtime, build_runtime
-from envoice_mock.sink import ServerThread, Sink
+from envoice_mock.sink import ServerThread, Sink, bind_free_port
 
 _counter = itertools.count(1)
 
@@ -83,16 +83,16 @@ def envoice_server() -> Iterator[MockServer]:
 
     ENVOICE_MOCK_FIXTURES and ENVOICE_MOCK_SCENARIOS point it at a project's own folders.
     """
+    sock = bind_free_port()  # first: share links and the banner name the port actually served
     settings = Settings(
+        port=sock.getsockname()[1],
         any_key=True,
         retry_schedule=(0.2, 0.4),
         probe_interval=1.0,
         log_level="warning",
     ).with_(**data_dirs_from_env())  # a project's own fixtures: ENVOICE_MOCK_FIXTURES
     runtime = build_runtime(settings)
-    server = ServerThread(create_app(runtime=runtime))
-    runtime.settings = runtime.settings.with_(port=server.port)
-    runtime.store.settings = runtime.settings
+    server = ServerThread(create_app(runtime=runtime), sock=sock)
     server.start()
     try:
         yield MockServer(runtime, server)

@@ -177,10 +177,14 @@ def bind_free_port(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 class ServerThread:
     """An ASGI app served by uvicorn on a loopback socket in a background thread."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+    ) -> None:
+        """Serve `app` on `sock` (bound already: an app that must know its own URL is built after
+        the port is known), or on a socket bound to `host`:`port`."""
         import uvicorn
 
-        self.sock = bind_free_port(host, port)
+        self.sock = sock if sock is not None else bind_free_port(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
         self.server = uvicorn.Server(config)

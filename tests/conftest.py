@@ -61,23 +61,36 @@ def openapi() -> dict[str, Any]:
 
 
 @pytest.fixture
-def live_runtime(spec: Spec) -> Runtime:
+def live_socket() -> Iterator[socket.socket]:
+    """A free loopback port, bound before the runtime is built (its links name this port)."""
+    from envoice_mock.sink import bind_free_port
+
+    sock = bind_free_port()
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def live_runtime(spec: Spec, live_socket: socket.socket) -> Runtime:
     """A runtime on a frozen clock with a short retry schedule, for a real loopback server."""
     settings = Settings(
-        clock_start=START, clock_speed=0.0, retry_schedule=(1, 2), probe_interval=5.0, log_level="warning"
+        clock_start=START,
+        clock_speed=0.0,
+        retry_schedule=(1, 2),
+        probe_interval=5.0,
+        log_level="warning",
+        port=live_socket.getsockname()[1],
     )
     return build_runtime(settings, spec=spec)
 
 
 @pytest.fixture
-def live_server(live_runtime: Runtime) -> Iterator[str]:
+def live_server(live_runtime: Runtime, live_socket: socket.socket) -> Iterator[str]:
     """The mock on a free loopback port (lifespan run); yields its base URL."""
     from envoice_mock.api.live import close_streams
     from envoice_mock.sink import ServerThread
 
-    server = ServerThread(create_app(runtime=live_runtime))
-    live_runtime.settings = live_runtime.settings.with_(port=server.port)
-    live_runtime.store.settings = live_runtime.settings
+    server = ServerThread(create_app(runtime=live_runtime), sock=live_socket)
     server.start()
     try:
         yield server.url

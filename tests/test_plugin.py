@@ -22,6 +22,16 @@ def test_the_server_fixture_shows_as_its_url(envoice_server: MockServer) -> None
     assert repr(envoice_server) == f"MockServer(url={envoice_server.url!r})"
 
 
+def test_a_share_link_opens_on_the_plugins_server(envoice: MockAccount) -> None:
+    invoice_id = envoice.client.get("/api/invoice/all").json()["Result"][0]["Id"]
+    link = envoice.client.get("/api/invoice/uri", params={"id": invoice_id}).json()["Link"]
+    assert link.startswith(envoice.url + "/"), link
+    assert envoice.client.get(link).status_code == 200
+    details = envoice.client.get("/api/invoice/details", params={"id": invoice_id}).json()
+    seeded = [a["Link"] for a in details["Activities"] if a.get("Link")]  # made by the seeding worker
+    assert seeded and all(s.startswith(envoice.url + "/") for s in seeded), seeded
+
+
 def test_each_test_has_its_own_account(envoice: MockAccount) -> None:
     before = envoice.client.get("/api/tax/all").json()
     envoice.client.post("/api/tax/new", json={"Name": "Only here", "Percentage": 1}).raise_for_status()
