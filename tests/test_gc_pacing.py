@@ -15,7 +15,7 @@ def pacer() -> Iterator[GcPacer]:
     """A pacer installed for one test; the collector's defaults given back afterwards."""
     was_enabled = gc.isenabled()
     thresholds = gc.get_threshold()
-    pacer = GcPacer(young=500, idle_ticks=3, growth=8)
+    pacer = GcPacer(young=500, idle_ticks=3, busy_ticks=50)
     pacer.install()
     try:
         yield pacer
@@ -56,14 +56,18 @@ def test_a_cycle_that_died_after_its_freeze_is_found_once_the_server_is_idle(pac
     assert pacer.since_full == 0
 
 
-def test_a_busy_server_is_not_paused_for_a_full_collection_until_the_heap_grew_a_lot(pacer: GcPacer) -> None:
-    for _ in range(pacer.idle_ticks + 2):
-        gc.collect(0)  # a young collection between every tick: busy
+def test_a_busy_server_is_not_paused_for_a_full_collection_however_its_heap_grows(pacer: GcPacer) -> None:
+    kept = []
+    for _ in range(pacer.busy_ticks - 1):
+        kept.append([[i] for i in range(1_000)])  # the heap grows by far more than eightfold...
+        gc.collect(0)  # ...with a young collection between every tick: busy
+        pacer.since_full += 10**9 // pacer.young  # as if it had frozen a billion objects
         assert pacer.maintain() == 0
     assert pacer.full_collections == 0
-    pacer.since_full = 10**9 // pacer.young  # as if the frozen heap had grown far past eightfold
-    pacer.maintain()
+    gc.collect(0)
+    pacer.maintain()  # ...until it has been busy for busy_ticks in a row
     assert pacer.full_collections == 1
+    del kept
 
 
 def test_nothing_frozen_since_the_last_full_collection_means_nothing_to_do(pacer: GcPacer) -> None:
