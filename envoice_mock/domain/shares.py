@@ -6,6 +6,7 @@ The base URL the links point at is given, not read from settings.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,13 @@ SHARE_PATHS = {
 Share = tuple[str, str, int]  # (account key, kind, row id)
 
 
+@functools.lru_cache(maxsize=8192)
+def _opaque(seed: int, key: str, secret: str, kind: str, obj_id: int) -> str:
+    """A link id: a pure function of its inputs, remembered for the documents in use (every
+    activity carries its document's link, and a keyed hash per activity showed in profiles)."""
+    return derived_token(seed, key, "link", kind, obj_id, key=secret)
+
+
 class ShareIndex:
     """Every access token handed out, and the links built from them."""
 
@@ -40,7 +48,7 @@ class ShareIndex:
 
     def opaque(self, account: Account, kind: str, obj_id: int) -> str:
         """The `id` of a share link (keyed like the token)."""
-        return derived_token(self.seed, account.key, "link", kind, obj_id, key=account.secret)
+        return _opaque(self.seed, account.key, account.secret, kind, obj_id)
 
     def link(self, account: Account, kind: str, row: dict[str, Any], pdf: bool = False) -> str:
         """`<base>/<kind>/shared?token=<AccessToken>&id=<opaque>` (or the pdf link)."""
