@@ -33,12 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from accounts_bench import reads_alone
 from accounts_bench import run as accounts_run
 from accounts_bench import start_server as start_any_key
 from api_bench import DEFAULT_SPEC, PRISM_CACHE, find_prism
 from benchlib import (
-    AUTH,
     HOST,
     fmt,
     free_port,
@@ -285,24 +284,13 @@ def phase_many(args, base: str) -> dict:
     return res
 
 
-async def _reads_alone(url: str, seconds: float) -> list[float]:
-    lat: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        stop_at = time.perf_counter() + seconds
-        while time.perf_counter() < stop_at:
-            t0 = time.perf_counter()
-            (await client.get("/api/worktype/all", headers=AUTH)).raise_for_status()
-            lat.append((time.perf_counter() - t0) * 1000)
-    return sorted(lat)
-
-
 def phase_accounts(args) -> dict:
     started = time.perf_counter()
     proc, url = start_any_key([])
     PROCS.append(proc)
     startup = time.perf_counter() - started
     try:
-        alone = asyncio.run(_reads_alone(url, 3.0))
+        alone = sorted(reads_alone(url, 3.0))
         during = asyncio.run(accounts_run(url, args.accounts, 50, args.accounts_timeout))
     finally:
         stop(proc)
