@@ -1,4 +1,5 @@
-"""The server's garbage-collection pacing: survivors frozen, cycles still found in the end."""
+"""The server's garbage-collection pacing: survivors frozen, cycles still found in the end; caches
+that drop their oldest entry one at a time instead of freeing thousands inside one request."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from envoice_mock import survivors
 from envoice_mock.cli.gcpacing import GcPacer
+from envoice_mock.runtime.wiring import ResponseCache
 
 
 @pytest.fixture
@@ -75,3 +78,25 @@ def test_nothing_frozen_since_the_last_full_collection_means_nothing_to_do(pacer
     for _ in range(pacer.idle_ticks * 3):
         assert pacer.maintain() == 0
     assert pacer.full_collections == 0
+
+
+def test_what_is_loaded_for_good_is_frozen_only_under_the_pacer(pacer: GcPacer) -> None:
+    loaded = [[i] for i in range(2_000)]  # an adopted account's objects, say
+    survivors.settle()
+    assert gc.get_count()[0] == 0  # no young collection will walk them
+    assert gc.get_freeze_count() >= 2_000
+    pacer.uninstall()  # without the pacer nobody collects frozen objects in full: no freezing
+    more = [[i] for i in range(2_000)]
+    survivors.settle()
+    assert gc.get_freeze_count() == 0 and gc.get_count()[0] > 0
+    del loaded, more
+
+
+def test_the_answer_cache_keeps_the_newest_and_drops_the_oldest_one_at_a_time() -> None:
+    cache = ResponseCache(limit=3)
+    for key in "abcd":
+        cache.put((key,), key.upper())
+    assert cache.get(("a",)) is None  # the oldest went when the fourth came...
+    assert [cache.get((k,)) for k in "bcd"] == ["B", "C", "D"]  # ...and only it
+    cache.put(("c",), "C2")  # a key already there is replaced, nothing dropped
+    assert [cache.get((k,)) for k in "bcd"] == ["B", "C2", "D"]

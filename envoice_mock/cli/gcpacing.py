@@ -29,6 +29,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from envoice_mock import survivors
+
 YOUNG = 5_000  # tracked allocations (net) between young collections
 IDLE_TICKS = 10  # maintain() calls with no activity before an idle full collection
 BUSY_TICKS = 6_000  # maintain() calls (ten minutes) of load without an idle second: collect anyway
@@ -61,12 +63,14 @@ class GcPacer:
         gc.set_threshold(self.young, 1_000, 1_000)
         if self._collected not in gc.callbacks:
             gc.callbacks.append(self._collected)
+        survivors.FREEZING = True  # objects known to live long may be frozen as they arrive
         self.installed = True
 
     def uninstall(self) -> None:
         """Give the collector back its defaults (tests, embedding)."""
         if self._collected in gc.callbacks:
             gc.callbacks.remove(self._collected)
+        survivors.FREEZING = False
         gc.unfreeze()
         gc.set_threshold(700, 10, 10)
         self.installed = False

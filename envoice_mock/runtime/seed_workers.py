@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +34,7 @@ from envoice_mock.domain.seeding import seed_account
 from envoice_mock.domain.store import Account, Store
 from envoice_mock.runtime.persistence import EncodedAccount, encode_account
 from envoice_mock.spec import Spec
+from envoice_mock.survivors import settle
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -43,6 +45,9 @@ Seeded = tuple[Account, Shares, EncodedAccount | None]  # the account, its share
 NICENESS = 19  # the lowest priority: a worker barely slows the server down when both want one CPU
 STOP_GRACE = 5.0  # seconds a worker gets to finish its seeding at close before it is killed
 PARENT_CHECK = 1.0  # seconds between a worker's checks that the server still lives
+# The pool's manager and feeder threads share the GIL with the event loop: a loop that gave it up
+# for a system call waited up to the interpreter's switch interval (5 ms) to get it back.
+SWITCH_INTERVAL = 0.0005
 START_TIMEOUT = 30.0  # seconds the workers may take to start (imports, faker) before they are given up
 GIVE_UP_AFTER = 2  # pools that broke in a row (none seeded anything) before processes are given up
 
@@ -125,6 +130,7 @@ async def unpack(packed: bytes) -> Seeded:
     objects: list[tuple[str, int, str]] = []
     activity_rows: list[tuple[int, str]] = []
     while True:
+        settle()  # the part just loaded lives as long as the account
         await asyncio.sleep(0)
         try:
             what, *part = unpickler.load()
@@ -196,6 +202,7 @@ class SeedPool:
     def _start(self) -> ProcessPoolExecutor:
         """Start the workers and wait until they are ready. In a thread: starting a process blocks
         until the child has read its start-up data (the spec), a third of a second."""
+        sys.setswitchinterval(SWITCH_INTERVAL)
         executor = self._executor = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded server
