@@ -1,5 +1,4 @@
-"""The server's garbage-collection pacing: survivors frozen, cycles still found in the end; caches
-that drop their oldest entry one at a time instead of freeing thousands inside one request."""
+"""The server's garbage-collection pacing: survivors frozen, cycles still found in the end."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import pytest
 
 from envoice_mock import survivors
 from envoice_mock.cli.gcpacing import GcPacer
-from envoice_mock.runtime.wiring import ResponseCache
 
 
 @pytest.fixture
@@ -91,12 +89,3 @@ def test_what_is_loaded_for_good_is_frozen_only_under_the_pacer(pacer: GcPacer) 
     assert gc.get_freeze_count() == 0 and gc.get_count()[0] > 0
     del loaded, more
 
-
-def test_the_answer_cache_keeps_the_newest_and_drops_the_oldest_one_at_a_time() -> None:
-    cache = ResponseCache(limit=3)
-    for key in "abcd":
-        cache.put((key,), key.upper())
-    assert cache.get(("a",)) is None  # the oldest went when the fourth came...
-    assert [cache.get((k,)) for k in "bcd"] == ["B", "C", "D"]  # ...and only it
-    cache.put(("c",), "C2")  # a key already there is replaced, nothing dropped
-    assert [cache.get((k,)) for k in "bcd"] == ["B", "C2", "D"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +28,13 @@ DUE_MARGIN = 0.001
 class ResponseCache:
     """Encoded GET responses keyed by (account, account version, operation, query, style, accept).
 
-    Any write to an account bumps its version, so a stale entry is never served. The newest
-    `limit` entries are kept: each new one past the limit drops the oldest (clearing all 4,096
-    at once freed them all inside one request, a 1-2 ms stall for whoever made it).
+    Any write to an account bumps its version, so a stale entry is never served; the cache is
+    cleared whole when it grows past `limit` entries.
     """
 
     def __init__(self, limit: int = 4096) -> None:
         self.limit = limit
-        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._entries: dict[tuple[Any, ...], Any] = {}
 
     def get(self, key: tuple[Any, ...]) -> Any:
         """A cached response, or None."""
@@ -44,10 +42,9 @@ class ResponseCache:
 
     def put(self, key: tuple[Any, ...], response: Any) -> None:
         """Remember a response."""
-        entries = self._entries
-        if len(entries) >= self.limit and key not in entries:
-            entries.popitem(last=False)
-        entries[key] = response
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[key] = response
 
 
 @dataclass
