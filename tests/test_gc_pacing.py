@@ -88,4 +88,3 @@ def test_what_is_loaded_for_good_is_frozen_only_under_the_pacer(pacer: GcPacer) 
     survivors.settle()
     assert gc.get_freeze_count() == 0 and gc.get_count()[0] > 0
     del loaded, more
-
