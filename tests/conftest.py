@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpcore  # noqa: F401  (see below)
 import pytest
 from starlette.testclient import TestClient
 
@@ -19,6 +20,10 @@ from envoice_mock.spec import Spec, load_spec
 from .helpers import AUTH, START
 
 pytest_plugins = ("pytester",)  # tests of our own pytest plugin run inner pytest sessions
+# httpcore is imported here, before any inner session: pytester drops the modules first imported
+# inside one, and httpx keeps a map of httpcore's exception classes from its first request. Had
+# that request been made in an inner session, a later httpcore.ReadTimeout (a new class) would
+# escape httpx's mapping unconverted (test_scenario_cli's timeout test failed after test_plugin's).
 
 REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
 
