@@ -157,7 +157,7 @@ async def clock_advance(request: Request) -> Response:
 async def client_event(request: Request) -> Response:
     """A client-side event the API cannot express: pay and mark-paid, or one of activities.yaml."""
     runtime = runtime_of(request)
-    authenticate(request)
+    authenticate(request)  # a 401 comes before any fault of the path or the body
     kind = request.path_params["kind"]
     event = request.path_params["event"]
     obj_id = request.path_params["id"]
@@ -295,7 +295,7 @@ async def webhooks_list(request: Request) -> Response:
 
 async def webhooks_add(request: Request) -> Response:
     """Register a webhook: {"Url": "http://..."} (optionally "Secret")."""
-    authenticate(request)
+    authenticate(request)  # a 401 comes before any fault of the body
     body = await json_body(request)
     account = authenticate(request)  # as it is now: a reset while the body came replaced it
     url = body.get("Url", body.get("url"))

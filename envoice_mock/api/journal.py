@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from envoice_mock.api.codecs import MAX_XML_DEPTH
 from envoice_mock.api.credentials import credentials
 from envoice_mock.api.events import EventBus
 from envoice_mock.api.sent import SentStatus
@@ -31,7 +32,7 @@ from envoice_mock.inputs import check_text
 LIMIT = 1000  # entries kept per account (the oldest are dropped first)
 BODY_CAP = 16 * 1024  # request bytes kept per entry
 ANSWER_CAP = 2048  # response bytes kept per entry
-JSON_DEPTH = 64  # a body nested deeper is shown as text only (as deep XML bodies are refused)
+JSON_DEPTH = MAX_XML_DEPTH  # a body nested deeper is shown as text only, as XML bodies are refused
 REDACTED = "<redacted>"
 UI_HEADER = b"x-envoice-mock-ui"  # the dashboard's own reads are not the account's calls
 SECRET_HEADERS = frozenset({b"x-auth-secret", b"authorization", b"cookie", b"proxy-authorization"})
