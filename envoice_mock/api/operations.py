@@ -40,6 +40,7 @@ from envoice_mock.spec import Operation
 
 if TYPE_CHECKING:
     from envoice_mock.api.account_factory import AccountFactory
+    from envoice_mock.domain.store import Account, Store
     from envoice_mock.runtime.wiring import Runtime
 
 log = logging.getLogger("envoice_mock")
@@ -127,6 +128,14 @@ def crash_fault(runtime: Runtime, method: str, path: str, exc: BaseException) ->
     return ApiFault(500, "InternalError", f"The mock failed: {type(exc).__name__}: {exc}")
 
 
+def current_account(store: Store, headers: dict[str, str]) -> Account:
+    """The account a request's credentials name, as it is now, its overdue invoices swept (a
+    401 or 429 fault when they name none)."""
+    account = account_of(store, headers.get("x-auth-key"), headers.get("x-auth-secret"))
+    store.sweep_overdue(account)
+    return account
+
+
 def make_endpoint(op: Operation, runtime: Runtime) -> Endpoint:
     """The coroutine that serves one operation."""
     action = ACTIONS[op.action]
@@ -139,9 +148,8 @@ def make_endpoint(op: Operation, runtime: Runtime) -> Endpoint:
     async def endpoint(request: LeanRequest) -> Answer:
         headers = request.headers
         try:
-            account = account_of(store, headers.get("x-auth-key"), headers.get("x-auth-secret"))
+            account = current_account(store, headers)
             request.account = account.key
-            store.sweep_overdue(account)
             if cacheable:
                 key = (
                     account.key,
@@ -161,8 +169,7 @@ def make_endpoint(op: Operation, runtime: Runtime) -> Endpoint:
                 if store.accounts.get(account.key) is not account:
                     # Reset (or replaced) while the body was on its way: act on the account as
                     # it is now, never on the one thrown away (its ids are handed out again).
-                    account = account_of(store, headers.get("x-auth-key"), headers.get("x-auth-secret"))
-                    store.sweep_overdue(account)
+                    account = current_account(store, headers)
                 body = parse_body(op, raw, headers.get("content-type", "application/json"), runtime)
             call = Call(
                 op=op,
