@@ -287,6 +287,21 @@ class RawReceiver:
             receiver.close()
 
 
+def raw_request(method: str, path: str, body: bytes = b"", *extra: str) -> bytes:
+    """One HTTP/1.1 request with the sandbox credentials, as the bytes a socket sends (`extra`:
+    more header lines, such as `expect: 100-continue`)."""
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "host: 127.0.0.1",
+        f"x-auth-key: {AUTH['x-auth-key']}",
+        f"x-auth-secret: {AUTH['x-auth-secret']}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 def frozen(**changes: Any) -> Settings:
     """Settings on a frozen clock, fast schedules."""
     base = {

@@ -16,7 +16,7 @@ from envoice_mock.config import Settings
 from envoice_mock.runtime.wiring import Runtime, build_runtime
 from envoice_mock.spec import Spec
 
-from .helpers import AUTH
+from .helpers import AUTH, raw_request
 
 FIELDS = b'"Email": "a@example.com", "ClientCurrencyId": 170, "ClientCountryId": 235, "UiLanguageId": 1'
 CLIENT = b'{"Name": "Acme", ' + FIELDS + b"}"
@@ -145,26 +145,12 @@ def exchange(url: str, raw: bytes, answers: int) -> bytes:
         return got
 
 
-def request_bytes(method: str, path: str, body: bytes = b"", *extra: str) -> bytes:
-    """One HTTP/1.1 request with the sandbox credentials."""
-    lines = [
-        f"{method} {path} HTTP/1.1",
-        "host: 127.0.0.1",
-        f"x-auth-key: {AUTH['x-auth-key']}",
-        f"x-auth-secret: {AUTH['x-auth-secret']}",
-        "content-type: application/json",
-        f"content-length: {len(body)}",
-        *extra,
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
 def test_pipelined_requests_are_answered_in_order(live_server: str) -> None:
     raw = (
-        request_bytes("GET", "/api/general/currencies")
-        + request_bytes("POST", "/api/client/new", CLIENT)
-        + request_bytes("POST", "/api/client/new", b"{")
-        + request_bytes("GET", "/api/client/all")
+        raw_request("GET", "/api/general/currencies")
+        + raw_request("POST", "/api/client/new", CLIENT)
+        + raw_request("POST", "/api/client/new", b"{")
+        + raw_request("GET", "/api/client/all")
     )
     got = exchange(live_server, raw, 4)
     statuses = [int(part[:3]) for part in got.split(b"HTTP/1.1 ")[1:]]
@@ -173,7 +159,7 @@ def test_pipelined_requests_are_answered_in_order(live_server: str) -> None:
 
 
 def test_expect_continue_gets_its_interim_answer_then_the_real_one(live_server: str) -> None:
-    head = request_bytes("POST", "/api/client/new", b"", "expect: 100-continue").replace(
+    head = raw_request("POST", "/api/client/new", b"", "expect: 100-continue").replace(
         b"content-length: 0", f"content-length: {len(CLIENT)}".encode()
     )
     host, port = live_server.removeprefix("http://").split(":")

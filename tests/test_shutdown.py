@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .helpers import AUTH, RawReceiver, ServerProcess, eventually
+from .helpers import AUTH, RawReceiver, ServerProcess, eventually, raw_request
 
 HOOKS = 10
 DELIVERY_TIMEOUT = 2.0
@@ -130,16 +130,6 @@ def test_connections_that_never_finish_a_request_are_closed() -> None:
         assert server.client.get("/_mock/health").status_code == 200
     finally:
         server.stop()
-
-
-def raw_request(method: str, path: str, body: bytes = b"") -> bytes:
-    """One HTTP/1.1 request with the sandbox credentials, as bytes."""
-    head = (
-        f"{method} {path} HTTP/1.1\r\nhost: x\r\nx-auth-key: {AUTH['x-auth-key']}\r\n"
-        f"x-auth-secret: {AUTH['x-auth-secret']}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 def answers_on(sock: socket.socket, count: int, timeout: float) -> list[int]:
